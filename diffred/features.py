@@ -1,0 +1,245 @@
+"""Feature extraction, once, with a content-keyed on-disk cache.
+
+The paper re-runs the backbone for every probe epoch (about 20,000 probe trainings). Here
+the frozen backbone runs once per (model weights, dataset, split, sample, layer, image size,
+precision); its penultimate activations are stored and every probe reads them.
+
+Cache files live under ``cache_dir()/features`` and are named by :func:`feature_path` from
+the inputs that determine their content. Each ``.npz`` holds the features, the labels and
+its own key; a JSON sidecar holds the key's inputs, the array shapes and the file's sha256.
+Writes are atomic (temporary file + ``os.replace``). Extraction proceeds in chunks saved as
+they finish, so an interrupted run resumes from the last finished chunk. A cache file that
+is truncated, corrupted or holds another key is detected, reported and recomputed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .config import RunConfig, cache_dir
+from .datasets import ImageData, dataset_identity, load_dataset
+from .models import Encoder, load_encoder
+
+FORMAT_VERSION = 1
+CHUNK = 2048
+
+
+@dataclasses.dataclass
+class Features:
+    """Cached activations of one split: ``X (n, d)`` float32, ``y (n,)`` int64."""
+
+    X: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    meta: dict
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when present, else CPU. Asking for CUDA without one is an error."""
+    if device in ("auto", None):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {device!r} requested but this machine has no CUDA GPU; "
+                           "use device='auto' or 'cpu'")
+    return dev
+
+
+def feature_key(encoder: Encoder, dataset: str, split: str, n: int | None, data_seed: int,
+                image_size: int | None, precision: str) -> dict:
+    """Everything that determines a feature file's content."""
+    return {
+        "format": FORMAT_VERSION,
+        "model": encoder.name,
+        "arch": encoder.arch,
+        "weights_sha256": encoder.weights_sha256,
+        "layer": encoder.layer,
+        "dataset": dataset_identity(dataset),
+        "split": split,
+        "n": n,
+        "data_seed": data_seed if n is not None else None,
+        "image_size": int(image_size or encoder.native_size),
+        "precision": precision,
+    }
+
+
+def key_digest(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+def _safe(s: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in s)[-60:]
+
+
+def feature_path(key: dict, root: Path | None = None) -> Path:
+    """The one function that names a feature cache file."""
+    root = Path(root) if root is not None else cache_dir()
+    stem = f"{_safe(Path(key['dataset']).name)}_{key['split']}_{key['image_size']}px_{key_digest(key)[:16]}"
+    return root / "features" / _safe(key["model"]) / f"{stem}.npz"
+
+
+def atomic_write_bytes(path: Path, writer) -> None:
+    """Call ``writer(fileobj)`` on a temporary file beside ``path``, then rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            writer(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
+    """Cached ``(X, y)`` if ``path`` holds a sound file for ``key``; ``None`` when absent.
+    A damaged or mismatched file is reported with a warning, removed, and ``None`` returned."""
+    side = path.with_suffix(".json")
+    if not path.exists():
+        return None
+    problem = None
+    try:
+        meta = json.loads(side.read_text())
+        if meta.get("key") != key:
+            problem = "its sidecar holds another key"
+        elif meta.get("sha256") != _sha256(path):
+            problem = "its checksum does not match (truncated or modified)"
+        else:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) != key_digest(key):
+                    problem = "it holds another key"
+                else:
+                    X, y = z["X"], z["y"]
+                    if X.shape != tuple(meta["shape"]) or len(y) != X.shape[0]:
+                        problem = "its arrays have the wrong shape"
+                    else:
+                        return X, y
+    except Exception as err:  # unreadable JSON or npz
+        problem = f"it cannot be read ({type(err).__name__}: {str(err)[:100]})"
+    warnings.warn(f"feature cache {path} is unusable: {problem}; recomputing it", RuntimeWarning, stacklevel=2)
+    for p in (path, side):
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+    return None
+
+
+def _autocast(device: torch.device, precision: str):
+    if precision == "float32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+@torch.inference_mode()
+def _run_encoder(encoder: Encoder, data: ImageData, start: int, stop: int, image_size: int,
+                 device: torch.device, precision: str, batch_size: int) -> np.ndarray:
+    out = []
+    fast = precision != "float32"
+    for i in range(start, stop, batch_size):
+        j = min(i + batch_size, stop)
+        x = encoder.preprocess(data.batch(i, j, image_size), image_size)
+        if device.type == "cuda":
+            x = x.pin_memory().to(device, non_blocking=True)
+        if fast:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with _autocast(device, precision):
+            f = encoder.features(x)
+        out.append(f.float().cpu().numpy())
+    return np.concatenate(out) if out else np.zeros((0, encoder.width), np.float32)
+
+
+def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
+            batch_size: int = 128, progress: bool = True, force: bool = False) -> Features:
+    """Features of ``data`` under ``key``: read from the cache, or computed (resuming any
+    finished chunks of an interrupted run) and cached."""
+    path = feature_path(key)
+    if not force:
+        cached = read_cache(path, key)
+        if cached is not None:
+            meta = json.loads(path.with_suffix(".json").read_text())
+            return Features(cached[0], cached[1], list(data.classes), meta)
+    dev = resolve_device(device)
+    model = encoder.model.to(dev)
+    precision = key["precision"]
+    if precision != "float32":
+        model = model.to(memory_format=torch.channels_last)
+    size = key["image_size"]
+    partial = path.parent / (path.stem + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    (partial / "key.json").write_text(json.dumps(key, sort_keys=True))
+    n = len(data)
+    chunks = list(range(0, n, CHUNK))
+    t0 = time.perf_counter()
+    from tqdm.auto import tqdm
+    bar = tqdm(total=n, desc=f"features {key['model']}/{Path(key['dataset']).name}/{key['split']}",
+               unit="img", disable=not progress, mininterval=10)
+    parts = []
+    for c in chunks:
+        f = partial / f"chunk_{c:08d}.npy"
+        arr = None
+        if f.exists():
+            with contextlib.suppress(Exception):
+                arr = np.load(f, allow_pickle=False)
+                if arr.shape != (min(CHUNK, n - c), encoder.width):
+                    arr = None
+        if arr is None:
+            arr = _run_encoder(encoder, data, c, min(c + CHUNK, n), size, dev, precision, batch_size)
+            atomic_write_bytes(f, lambda fh, a=arr: np.save(fh, a))
+        parts.append(arr)
+        bar.update(len(arr))
+    bar.close()
+    model.to("cpu").to(memory_format=torch.contiguous_format)
+    elapsed = time.perf_counter() - t0
+    X = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, encoder.width), np.float32)
+    y = np.asarray(data.labels, dtype=np.int64)
+    if not np.isfinite(X).all():
+        raise FloatingPointError(f"non-finite features from {key['model']} on {key['dataset']}; "
+                                 "try precision='float32'")
+    atomic_write_bytes(path, lambda fh: np.savez(fh, X=X, y=y, key=np.array(key_digest(key))))
+    meta = {"key": key, "shape": list(X.shape), "sha256": _sha256(path), "classes": list(data.classes),
+            "source": data.source, "seconds": round(elapsed, 2), "device": str(dev),
+            "images_per_second": round(n / elapsed, 1) if elapsed > 0 else None,
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
+    shutil.rmtree(partial, ignore_errors=True)
+    return Features(X, y, list(data.classes), meta)
+
+
+def load_features(config: RunConfig, split: str, progress: bool = True, force: bool = False,
+                  encoder: Encoder | None = None) -> Features:
+    """Features of one split for a run config (cached)."""
+    encoder = encoder or load_encoder(config.model, layer=config.layer)
+    n = config.n_train if split == "train" else config.n_test
+    data = load_dataset(config.dataset, split, n=n, seed=config.data_seed)
+    key = feature_key(encoder, config.dataset, split, n, config.data_seed, config.image_size, config.precision)
+    feats = extract(encoder, data, key, device=config.device, progress=progress, force=force)
+    feats.meta = {**feats.meta, "config": config.to_dict()}
+    return feats

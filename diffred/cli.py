@@ -1,0 +1,203 @@
+"""The ``diffred`` command line.
+
+    diffred list                               built-in models and datasets
+    diffred extract --model M --dataset D      cache the features of both splits
+    diffred curve --model M --dataset D        subset curve from cached features
+    diffred curve --features F.npz --out c.csv bring your own features
+    diffred run CHAPTER -p key=value ...       execute a chapter with other parameters
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .config import PAPER_FRACTIONS, PAPER_SEEDS, PROJECT_ROOT, RunConfig
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.replace(",", " ").split()]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.replace(",", " ").split()]
+
+
+def _print_summary(curve) -> None:
+    from . import experiments
+    s = experiments.summarise(curve)
+    dr = experiments.dr_table(curve)
+    for row in dr.itertuples():
+        print(f"full-layer accuracy {row.full_accuracy:.4f}   DR(0.9) {row.dr_closest:.2f} "
+              f"(closest ratio)  {row.dr_threshold:.2f} (threshold)")
+    print(s[["fraction", "k", "acc_mean", "acc_std", "ratio"]].round(4).to_string(index=False))
+
+
+def cmd_list(args) -> int:
+    from .datasets import OFFLINE, available_datasets
+    from .models import BUILTIN
+    print("models (built-in; any timm name or a checkpoint path also works):")
+    for name, spec in BUILTIN.items():
+        print(f"  {name:28s} {spec.description}")
+    print("datasets (or the path of an image folder):")
+    for name in available_datasets():
+        print(f"  {name:28s} {'offline' if name in OFFLINE else 'torchvision download (internet)'}")
+    return 0
+
+
+def _config(args) -> RunConfig:
+    return RunConfig(model=args.model, dataset=args.dataset, fractions=tuple(args.fractions),
+                     seeds=tuple(args.seeds), probe=args.probe, image_size=args.image_size,
+                     n_train=args.n_train, n_test=args.n_test, device=args.device)
+
+
+def cmd_extract(args) -> int:
+    from .experiments import features_of
+    tr, te = features_of(_config(args))
+    print(f"train {tr.X.shape}  test {te.X.shape}  ({tr.meta.get('images_per_second')} img/s)")
+    return 0
+
+
+def load_feature_file(path: str):
+    """``X_train, y_train, X_test, y_test`` from an .npz, with a clear error if absent."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"feature file {p} does not exist")
+    try:
+        z = np.load(p, allow_pickle=False)
+    except Exception as err:
+        raise ValueError(f"{p} is not a readable .npz file ({err})") from err
+    need = ["X_train", "y_train", "X_test", "y_test"]
+    missing = [k for k in need if k not in z.files]
+    if missing:
+        raise ValueError(f"{p} lacks arrays {missing}; it must hold {need} (found {z.files})")
+    return [z[k] for k in need]
+
+
+def cmd_curve(args) -> int:
+    from . import experiments
+    if args.features:
+        Xtr, ytr, Xte, yte = load_feature_file(args.features)
+        curve = experiments.curve_from_features(Xtr, ytr, Xte, yte, args.fractions, args.seeds,
+                                                args.selector, args.probe, device=args.device)
+    else:
+        curve = experiments.subset_curve(_config(args), selector=args.selector)
+    if args.out:
+        from .features import atomic_write_text
+        atomic_write_text(Path(args.out), curve.to_csv(index=False))
+        print(f"wrote {len(curve)} rows to {args.out}")
+    _print_summary(curve.assign(model=curve.get("model", "features"), dataset=curve.get("dataset", "features")))
+    return 0
+
+
+def chapter_path(name: str) -> Path:
+    """A chapter by file name, stem, or number prefix (``02``)."""
+    chapters = sorted((PROJECT_ROOT / "chapters").glob("[0-9]*.md"))
+    for p in chapters:
+        if name in (p.name, p.stem) or p.stem.split("_")[0] == name or p.stem.split("_", 1)[-1] == name:
+            return p
+    raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(p.stem for p in chapters)}")
+
+
+def chapter_parameters(path: Path) -> dict:
+    """The literal defaults of a chapter's ``parameters`` cell."""
+    import jupytext
+    nb = jupytext.read(path)
+    for cell in nb.cells:
+        if "parameters" in cell.metadata.get("tags", []):
+            out = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    out[node.targets[0].id] = ast.literal_eval(node.value)
+            return out
+    raise ValueError(f"{path} has no cell tagged 'parameters'")
+
+
+def parse_parameters(pairs: list[str], defaults: dict) -> dict:
+    """``key=value`` strings -> typed values, checked against the chapter's parameters."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ValueError(f"parameter {pair!r} must look like key=value")
+        key, text = pair.split("=", 1)
+        if key not in defaults:
+            raise ValueError(f"unknown parameter {key!r}; this chapter takes: {', '.join(defaults)}")
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text  # a bare string such as a model name or a path
+        default = defaults[key]
+        if default is not None and not isinstance(value, type(default)) and not (
+                isinstance(default, float) and isinstance(value, int)) and not (
+                isinstance(default, int) and value is None):
+            raise ValueError(f"parameter {key}={text!r} should be a {type(default).__name__} "
+                             f"like the default {default!r}")
+        out[key] = value
+    return out
+
+
+def cmd_run(args) -> int:
+    import jupytext
+    import papermill
+    path = chapter_path(args.chapter)
+    params = parse_parameters(args.p or [], chapter_parameters(path))
+    tag = "_".join(f"{k}-{Path(str(v)).name}" for k, v in sorted(params.items())) or "defaults"
+    out_dir = Path(args.out or PROJECT_ROOT / "results") / f"{path.stem}__{tag}"[:150]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out_nb = out_dir / f"{path.stem}.ipynb"
+    print(f"running {path.name} with {json.dumps(params)} -> {out_dir}")
+    papermill.execute_notebook(jupytext.read(path), str(out_nb), parameters=params,
+                               cwd=str(path.parent), progress_bar=True, kernel_name="python3")
+    import nbconvert
+    html, _ = nbconvert.HTMLExporter().from_filename(str(out_nb))
+    (out_dir / f"{path.stem}.html").write_text(html)
+    print(f"wrote {out_nb} and {out_dir / (path.stem + '.html')}")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="diffred", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("list", help="built-in models and datasets").set_defaults(fn=cmd_list)
+
+    def run_opts(p):
+        p.add_argument("--model", default="efficientnet_lite0")
+        p.add_argument("--dataset", default="fashion_mnist")
+        p.add_argument("--fractions", type=_floats, default=list(PAPER_FRACTIONS))
+        p.add_argument("--seeds", type=_ints, default=list(PAPER_SEEDS))
+        p.add_argument("--probe", default="logistic", choices=["logistic", "ridge", "paper"])
+        p.add_argument("--image-size", type=int, default=112)
+        p.add_argument("--n-train", type=int, default=None)
+        p.add_argument("--n-test", type=int, default=None)
+        p.add_argument("--device", default="auto")
+
+    p = sub.add_parser("extract", help="cache features of a model on a dataset")
+    run_opts(p)
+    p.set_defaults(fn=cmd_extract)
+    p = sub.add_parser("curve", help="accuracy vs fraction of random neurons")
+    run_opts(p)
+    p.add_argument("--features", help=".npz with X_train, y_train, X_test, y_test (bring your own)")
+    p.add_argument("--selector", default="random", choices=["random", "first"])
+    p.add_argument("--out", help="CSV to write, one row per (fraction, seed)")
+    p.set_defaults(fn=cmd_curve)
+    p = sub.add_parser("run", help="execute a chapter with parameters (papermill)")
+    p.add_argument("chapter")
+    p.add_argument("-p", action="append", metavar="KEY=VALUE")
+    p.add_argument("--out", help="results folder (default: results/)")
+    p.set_defaults(fn=cmd_run)
+    args = ap.parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, FileNotFoundError, RuntimeError, TypeError) as err:
+        print(f"diffred: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

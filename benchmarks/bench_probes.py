@@ -20,15 +20,14 @@ import sys
 import time
 from pathlib import Path
 
-METHODS = ["batched logistic", "ridge", "scikit-learn per subset", "paper recipe per subset"]
+from diffred.experiments import COST_METHODS as METHODS  # noqa: E402
 
 
 def one(method: str, n_train, seeds) -> None:
     from diffred.config import RunConfig
     from diffred.experiments import probe_costs
     cfg = RunConfig(n_train=n_train, seeds=tuple(seeds))
-    bench, per = probe_costs(cfg, methods=(method,) if method != "scikit-learn per subset" else
-                             ("batched logistic", method))
+    bench, per = probe_costs(cfg, methods=(method,))
     bench = bench[bench.method == method]
     per = per[per.method == method]
     print(json.dumps({"bench": bench.to_dict("records"), "per": per.to_dict("records"),
@@ -74,7 +73,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n-train", type=int, default=None)
     ap.add_argument("--seeds", default="1,2,3,4,5")
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default=";".join(METHODS), help="methods separated by ;")
     ap.add_argument("--extract-images", type=int, default=4000)
     ap.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
     ap.add_argument("--one", help=argparse.SUPPRESS)
@@ -87,7 +86,7 @@ def main() -> None:
     results = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
                           f"{__import__('os').cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
                "n_train": args.n_train, "seeds": seeds, "methods": [], "per": []}
-    for m in args.methods.split(","):
+    for m in args.methods.split(";"):
         out = subprocess.run([sys.executable, __file__, "--one", m, "--seeds", args.seeds]
                              + (["--n-train", str(args.n_train)] if args.n_train else []),
                              capture_output=True, text=True, check=True)

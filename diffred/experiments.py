@@ -25,11 +25,11 @@ from .config import RunConfig, cache_dir
 from .features import Features, atomic_write_text, feature_key, key_digest, load_features
 from .models import load_encoder
 from .probes import LogisticProbe, RidgeProbe, paper_recipe
-from .subsets import Selection, first_k, random_subsets
+from .subsets import Selection, first_k, principal_components, random_projections, random_subsets
 
 PROBES = ("logistic", "ridge", "paper")
-SELECTORS = ("random", "first")
-RESULTS_VERSION = 1
+SELECTORS = ("random", "first", "pca_top", "pca_bottom", "projection_gaussian", "projection_authors")
+RESULTS_VERSION = 2
 
 
 def make_probe(name: str, random_state: int = 0, device: str = "auto"):
@@ -44,11 +44,18 @@ def make_probe(name: str, random_state: int = 0, device: str = "auto"):
     raise ValueError(f"unknown probe {name!r}; choose one of {PROBES}")
 
 
-def make_selection(selector: str, d: int, fractions, seeds) -> Selection:
+def make_selection(selector: str, X_train: np.ndarray, fractions, seeds) -> Selection:
+    """The members to probe for one selector ("reduce d features to k", whether by picking
+    neurons or by projecting); PCA is fitted on the training features only."""
+    d = X_train.shape[1]
     if selector == "random":
         return random_subsets(d, fractions, seeds)
     if selector == "first":
         return first_k(d, fractions)
+    if selector in ("pca_top", "pca_bottom"):
+        return principal_components(X_train, fractions, bottom=selector == "pca_bottom")
+    if selector.startswith("projection_"):
+        return random_projections(d, fractions, seeds, kind=selector.split("_", 1)[1])
     raise ValueError(f"unknown selector {selector!r}; choose one of {SELECTORS}")
 
 
@@ -62,7 +69,10 @@ def curve_from_features(X_train, y_train, X_test, y_test, fractions, seeds, sele
     if X_train.shape[1] != X_test.shape[1]:
         raise ValueError(f"train features have {X_train.shape[1]} columns, test {X_test.shape[1]}")
     d = X_train.shape[1]
-    sel = make_selection(selector, d, fractions, seeds)
+    selectors = [selector] if isinstance(selector, str) else list(selector)
+    sel = make_selection(selectors[0], X_train, fractions, seeds)
+    for other in selectors[1:]:
+        sel = sel + make_selection(other, X_train, fractions, seeds)
     est = make_probe(probe, device=device) if isinstance(probe, str) else probe
     t0 = time.perf_counter()
     est.fit(X_train, y_train, sel)
@@ -80,19 +90,22 @@ def curve_from_features(X_train, y_train, X_test, y_test, fractions, seeds, sele
         row.update({f"acc_{c}": float(v) for c, v in zip(names, pc)})
         rows.append(row)
     df = pd.DataFrame(rows)
-    df["duplicate_k"] = df.groupby(["selector", "seed", "k"])["fraction"].transform("max") != df["fraction"]
+    df["duplicate_k"] = (df.groupby(["selector", "seed", "k"], dropna=False)["fraction"].transform("max")
+                         != df["fraction"])
     df.attrs["fit_seconds"] = fit_s
     return df
 
 
-def _result_path(cfg: RunConfig, keys: list[dict], selector: str, probe: str):
+def _result_path(cfg: RunConfig, keys: list[dict], selector, probe: str):
+    selector = selector if isinstance(selector, str) else "+".join(selector)
     spec = {"v": RESULTS_VERSION, "features": [key_digest(k) for k in keys], "fractions": cfg.fractions,
-            "seeds": cfg.seeds, "selector": selector, "probe": probe}
+            "seeds": cfg.seeds, "selector": selector, "probe": probe,
+            "probe_params": sorted((k, repr(v)) for k, v in make_probe(probe).get_params().items())}
     h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir() / "results" / f"curve_{cfg.model}_{cfg.dataset}_{selector}_{probe}_{h}.csv"
 
 
-def subset_curve(cfg: RunConfig, selector: str = "random", progress: bool = True,
+def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
                  force: bool = False) -> pd.DataFrame:
     """:func:`curve_from_features` on the cached features of ``cfg`` (result cached too).
     Adds ``model`` and ``dataset`` columns."""
@@ -270,8 +283,11 @@ def scale_note() -> str:
     return "This build ran at the published default scale."
 
 
-def probe_costs(cfg: RunConfig, methods=("batched logistic", "ridge", "scikit-learn per subset",
-                                         "paper recipe per subset"), paper_epochs_timed: int = 2,
+COST_METHODS = ("batched logistic", "batched logistic, alpha grid", "ridge", "scikit-learn per subset",
+                "paper recipe per subset")
+
+
+def probe_costs(cfg: RunConfig, methods=COST_METHODS, paper_epochs_timed: int = 2,
                 sklearn_max_iter: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Time, peak memory and accuracy of each probe method on the same cached features and
     the same (fraction, seed) grid, measured side by side. The paper's recipe is timed for
@@ -297,10 +313,14 @@ def probe_costs(cfg: RunConfig, methods=("batched logistic", "ridge", "scikit-le
 
     if "batched logistic" in methods:
         p, sec, _ = timed(lambda: LogisticProbe().fit(tr.X, tr.y, sel))
-        record("batched logistic", sec, p.score(te.X, te.y), f"{p.n_epochs_} epochs, {len(sel)} subsets at once")
-        alpha_ref = float(np.median(p.alpha_))
-    else:
-        alpha_ref = 1e-3
+        record("batched logistic", sec, p.score(te.X, te.y), f"{p.n_epochs_} epochs, {len(sel)} subsets at once, "
+               f"alpha {p.alphas[0]:g}")
+    alpha_ref = LogisticProbe().alphas[0]
+    if "batched logistic, alpha grid" in methods:
+        grid = (1e-4, 1e-3, 1e-2)
+        p, sec, _ = timed(lambda: LogisticProbe(alphas=grid).fit(tr.X, tr.y, sel))
+        record("batched logistic, alpha grid", sec, p.score(te.X, te.y),
+               f"alpha in {grid} chosen per subset on the validation split")
     if "ridge" in methods:
         p, sec, _ = timed(lambda: RidgeProbe().fit(tr.X, tr.y, sel))
         record("ridge", sec, p.score(te.X, te.y), "closed form, one Gram matrix")
@@ -322,7 +342,7 @@ def probe_costs(cfg: RunConfig, methods=("batched logistic", "ridge", "scikit-le
                 accs.append(cache[key])
             return accs
         accs, sec, _ = timed(sk)
-        record("scikit-learn per subset", sec, accs, f"lbfgs, C = {C:.3g} (the batched probe's median alpha)")
+        record("scikit-learn per subset", sec, accs, f"lbfgs, C = {C:.3g} (= the batched probe's alpha)")
     if "paper recipe per subset" in methods:
         from .subsets import Selection
 
@@ -356,3 +376,204 @@ def accuracy_gaps(per_member: pd.DataFrame, reference: str = "scikit-learn per s
     m = m[m.method != reference].copy()
     m["gap_points"] = 100 * (m.accuracy - m.fraction.map(ref))
     return m
+
+
+# ------------------------------------------------------------ selectors (claim 4)
+def crossover_k(summary: pd.DataFrame, a: str = "random", b: str = "pca_top", points: float = 1.0):
+    """The smallest k from which selector ``a`` stays within ``points`` of selector ``b``
+    (mean accuracy) at every larger tested k; ``None`` if it never does."""
+    A = summary[summary.selector == a].set_index("k").acc_mean
+    B = summary[summary.selector == b].set_index("k").acc_mean
+    common = sorted(set(A.index) & set(B.index))
+    ok = [100 * (B[k] - A[k]) <= points for k in common]
+    for i, k in enumerate(common):
+        if all(ok[i:]):
+            return int(k)
+    return None
+
+
+# ------------------------------------------------------------ similarity (claim 5)
+def cka_curves(cfg: RunConfig, n_samples: int = 1000) -> pd.DataFrame:
+    """Linear CKA of random subsets with the whole layer and between two subsets of the same
+    size (all seed pairs), per fraction, on the first ``n_samples`` test images (as the
+    paper). Computed from the layer's covariance alone (:func:`metrics.cka_from_cov`)."""
+    from itertools import combinations
+    _, te = features_of(cfg)
+    X = te.X[:n_samples]
+    cov = metrics.covariance(X)
+    live = np.flatnonzero(np.diag(cov) > 0)
+    d = X.shape[1]
+    sel = random_subsets(d, cfg.fractions, cfg.seeds)
+    by_f = {}
+    for i, m in enumerate(sel.members):
+        by_f.setdefault((m.fraction, m.k), []).append(sel.indices(i))
+    rows = []
+    for (f, k), subsets in by_f.items():
+        usable = [ix for ix in subsets if np.isin(ix, live).any()]
+        for ix in usable:
+            rows.append({"model": cfg.model, "dataset": cfg.dataset, "fraction": f, "k": k,
+                         "comparison": "subset vs whole layer", "cka": metrics.cka_from_cov(cov, ix)})
+        for a, b in combinations(usable, 2):
+            rows.append({"model": cfg.model, "dataset": cfg.dataset, "fraction": f, "k": k,
+                         "comparison": "subset vs subset", "cka": metrics.cka_from_cov(cov, a, b)})
+    df = pd.DataFrame(rows)
+    df.attrs["dead_neurons"] = int(d - len(live))
+    return df
+
+
+def effective_rank(cfg: RunConfig, n_samples: int = 1000) -> float:
+    """exp(entropy of the normalised covariance spectrum): how many directions the layer's
+    variance really uses (1 = one direction, d = isotropic)."""
+    _, te = features_of(cfg)
+    ev = np.clip(np.linalg.eigvalsh(metrics.covariance(te.X[:n_samples])), 0, None)
+    p = ev / ev.sum()
+    p = p[p > 0]
+    return float(np.exp(-(p * np.log(p)).sum()))
+
+
+# ------------------------------------------------------------ per class (claim 6)
+def class_columns(curve: pd.DataFrame) -> list[str]:
+    return [c for c in curve.columns if c.startswith("acc_")]
+
+
+def per_class(curve: pd.DataFrame) -> pd.DataFrame:
+    """Long table: per (fraction, class) the mean accuracy over seeds and its ratio to the
+    class's full-layer accuracy (duplicate-k rows dropped)."""
+    df = curve[~curve.duplicate_k.astype(bool)]
+    cols = class_columns(df)
+    long = df.melt(id_vars=["fraction", "k", "seed"], value_vars=cols, var_name="class", value_name="acc")
+    long["class"] = long["class"].str[4:]
+    m = long.groupby(["fraction", "k", "class"], as_index=False, sort=False).acc.mean()
+    full = m[m.fraction == 1.0].set_index("class").acc
+    m["relative"] = m.acc / m["class"].map(full)
+    m["drop_points"] = 100 * (m["class"].map(full) - m.acc)
+    return m
+
+
+def gini_curve(curve: pd.DataFrame) -> pd.DataFrame:
+    """Gini coefficient of per-class accuracy and overall accuracy, per (fraction, seed)."""
+    df = curve[~curve.duplicate_k.astype(bool)]
+    cols = class_columns(df)
+    out = df[["fraction", "k", "seed", "accuracy"]].copy()
+    out["gini"] = [metrics.gini(r) for r in df[cols].to_numpy()]
+    return out
+
+
+def unevenness_test(curve: pd.DataFrame, fraction: float, n_permutations: int = 10000,
+                    random_state: int = 0) -> dict:
+    """Is the spread of per-class accuracy drops at ``fraction`` larger than subset-to-subset
+    noise alone would give? Drops D[seed, class] = class accuracy on the full layer minus on
+    the subset; statistic: variance across classes of the seed-mean drop. Null: every class
+    has the same expected drop, so the D values are exchangeable; the p-value is the share of
+    permutations of all D values with a statistic at least as large (+1 smoothing)."""
+    df = curve[~curve.duplicate_k.astype(bool)]
+    cols = class_columns(df)
+    full = df[df.fraction == 1.0][cols].mean().to_numpy()
+    sub = df[np.isclose(df.fraction, fraction)][cols].to_numpy()
+    if len(sub) < 2:
+        raise ValueError(f"the test needs at least 2 subset seeds at fraction {fraction}, got {len(sub)}")
+    D = full[None, :] - sub
+    stat = float(D.mean(0).var())
+    rng = np.random.default_rng(random_state)
+    flat = D.ravel()
+    null = np.array([rng.permutation(flat).reshape(D.shape).mean(0).var() for _ in range(n_permutations)])
+    p = (1 + int((null >= stat).sum())) / (1 + n_permutations)
+    worst = int(np.argmax(D.mean(0)))
+    return {"fraction": fraction, "statistic": stat, "p_value": p, "n_permutations": n_permutations,
+            "worst_class": cols[worst][4:], "worst_drop_points": 100 * float(D.mean(0)[worst]),
+            "mean_drop_points": 100 * float(D.mean()), "best_drop_points": 100 * float(D.mean(0).min())}
+
+
+# ------------------------------------------------------------ architectures (claims 2, 3, 7)
+def architecture_table(models, datasets, **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Subset curves for every (model, dataset), and their DR(0.9) table with the
+    full-layer accuracy and number of classes."""
+    curves = pd.concat([run_curves(m, datasets, **overrides) for m in models], ignore_index=True)
+    dr = dr_table(curves)
+    n_classes = {ds: len(class_columns(curves[curves.dataset == ds].dropna(axis=1, how="all"))) for ds in datasets}
+    dr["classes"] = dr.dataset.map(n_classes)
+    return curves, dr
+
+
+def paper_dr_points(delta: float = 0.9) -> pd.DataFrame:
+    """DR(delta) and full-layer accuracy for each curve in the paper's subset-accuracy table
+    (authors' notebook output), for plotting beside ours."""
+    from . import paper
+    c = paper.load("subset_accuracy")
+    c = c.assign(accuracy=c.acc_mean / 100, model=c.model + " (" + c.pretraining + ", " + c.upstream + ")",
+                 selector="random")
+    t = dr_table(c, delta)
+    return t.rename(columns={"dr_closest": "dr"})
+
+
+# ------------------------------------------------------------ robustness (protocol choices)
+def _variant_row(choice: str, value, curve: pd.DataFrame, fraction: float = 0.2, points: float = 5.0) -> dict:
+    s = summarise(curve)
+    full = float(s[s.fraction == 1.0].acc_mean.iloc[0])
+    at = s[np.isclose(s.fraction, fraction)]
+    dr = dr_table(curve).iloc[0]
+    part = float(at.acc_mean.iloc[0]) if not at.empty else float("nan")
+    return {"choice": choice, "value": str(value), "full": full, "at_20": part,
+            "std_20": float(at.acc_std.iloc[0]) if not at.empty and at.n_seeds.iloc[0] > 1 else 0.0,
+            "gap_points": 100 * (full - part), "claim_holds": bool(100 * (full - part) <= points),
+            "dr_closest": float(dr.dr_closest), "dr_threshold": float(dr.dr_threshold)}
+
+
+def robustness(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), probes=("logistic", "ridge", "paper"),
+               paper_epochs: int = 30, image_sizes=(64, 112, 160), precisions=("auto", "float32"),
+               small_n_train: int = 3000, small_n_test: int = 2000, n_trains=(1000, 5000, 10000, None),
+               seed_counts=(3, 5, 10)) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Vary one protocol choice at a time around ``base`` and record, for each value, the
+    full-layer accuracy, the accuracy at 20%, the claim-1 gap and verdict, and DR(0.9) in both
+    definitions. Returns (summary rows, all curves). Resolution and precision need new
+    features, so they run on a smaller sample (``small_n_train``/``small_n_test``)."""
+    import dataclasses
+
+    from .config import SMOKE_LIMITS, scale
+
+    rows, curves = [], []
+    tr, te = features_of(base)
+
+    def add(choice, value, curve):
+        curves.append(curve.assign(choice=choice, value=str(value)))
+        rows.append(_variant_row(choice, value, curve))
+
+    for a in alphas:
+        add("L2 strength (logistic)", a, curve_from_features(tr.X, tr.y, te.X, te.y, base.fractions, base.seeds,
+                                                            probe=LogisticProbe(alphas=(a,)), classes=tr.classes))
+    add("L2 strength (logistic)", "chosen per subset", curve_from_features(
+        tr.X, tr.y, te.X, te.y, base.fractions, base.seeds, probe=LogisticProbe(alphas=tuple(alphas)),
+        classes=tr.classes))
+    for p in probes:
+        est = paper_recipe(max_epochs=paper_epochs) if p == "paper" else make_probe(p)
+        label = f"paper SGD recipe, {paper_epochs} epochs" if p == "paper" else p
+        add("probe", label, curve_from_features(tr.X, tr.y, te.X, te.y, base.fractions, base.seeds, probe=est,
+                                                 classes=tr.classes))
+    small = dataclasses.replace(base, n_train=small_n_train, n_test=small_n_test).scaled()
+    for size in image_sizes:
+        px = size if scale() == "default" else min(size, SMOKE_LIMITS["image_size"])
+        add(f"input resolution (n_train={small.n_train})", f"{px} px",
+            subset_curve(dataclasses.replace(small, image_size=px)))
+    for prec in precisions:
+        add(f"extraction precision (n_train={small.n_train})", "bfloat16 autocast" if prec == "auto" else prec,
+            subset_curve(dataclasses.replace(small, precision=prec)))
+    for n in n_trains:
+        add("training images", "all" if n is None else n, subset_curve(dataclasses.replace(base, n_train=n).scaled()))
+    for k in seed_counts:
+        add("subset seeds", k, subset_curve(dataclasses.replace(base, seeds=tuple(range(1, k + 1)))))
+    return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def robustness_summary(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per choice: the range each quantity moves over the values tried, and whether the
+    claim-1 verdict or DR(0.9) changes."""
+    out = []
+    for choice, g in rows.groupby("choice", sort=False):
+        out.append({"choice": choice, "values": ", ".join(g.value),
+                    "full-layer accuracy": f"{100 * g.full.min():.1f} to {100 * g.full.max():.1f}",
+                    "accuracy at 20%": f"{100 * g.at_20.min():.1f} to {100 * g.at_20.max():.1f}",
+                    "DR(0.9), closest": f"{g.dr_closest.min():.2f} to {g.dr_closest.max():.2f}",
+                    "DR(0.9), threshold": f"{g.dr_threshold.min():.2f} to {g.dr_threshold.max():.2f}",
+                    "claim-1 verdict changes": "yes" if g.claim_holds.nunique() > 1 else "no",
+                    "DR changes": "yes" if g.dr_closest.nunique() > 1 or g.dr_threshold.nunique() > 1 else "no"})
+    return pd.DataFrame(out)

@@ -238,8 +238,21 @@ def load_features(config: RunConfig, split: str, progress: bool = True, force: b
     """Features of one split for a run config (cached)."""
     encoder = encoder or load_encoder(config.model, layer=config.layer)
     n = config.n_train if split == "train" else config.n_test
-    data = load_dataset(config.dataset, split, n=n, seed=config.data_seed)
+    full = load_dataset(config.dataset, split)
+    if n is not None and n >= len(full):
+        n = None  # the whole split: one cache entry, whatever n asked for it
+    data = full.subset(n, config.data_seed)
     key = feature_key(encoder, config.dataset, split, n, config.data_seed, config.image_size, config.precision)
+    if n is not None and not force and not feature_path(key).exists():
+        # a seeded sample of a split whose features are cached: take its rows, extract nothing
+        full_key = feature_key(encoder, config.dataset, split, None, config.data_seed, config.image_size,
+                               config.precision)
+        cached = read_cache(feature_path(full_key), full_key)
+        if cached is not None:
+            idx = np.sort(np.random.default_rng(config.data_seed).permutation(len(full))[:n])
+            meta = json.loads(feature_path(full_key).with_suffix(".json").read_text())
+            meta = {**meta, "derived_from": str(feature_path(full_key)), "n": n}
+            return Features(cached[0][idx], cached[1][idx], list(data.classes), {**meta, "config": config.to_dict()})
     feats = extract(encoder, data, key, device=config.device, progress=progress, force=force)
     feats.meta = {**feats.meta, "config": config.to_dict()}
     return feats

@@ -69,3 +69,41 @@ def gini(values) -> float:
     if x.sum() == 0:
         return 0.0
     return float(np.abs(x[:, None] - x[None, :]).sum() / (2 * x.size ** 2 * x.mean()))
+
+
+def _centred(X):
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"CKA needs 2-D (n_samples, n_features) inputs, got shape {X.shape}")
+    return X - X.mean(0)
+
+
+def linear_cka(X, Y) -> float:
+    """Linear CKA (Kornblith et al. 2019) between ``X (n, p)`` and ``Y (n, q)`` — the same n
+    samples: ``||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` on centred columns. Reference
+    implementation. A representation with no variance has no defined CKA: ValueError."""
+    X, Y = _centred(X), _centred(Y)
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"CKA compares the same samples: X has {X.shape[0]} rows, Y {Y.shape[0]}")
+    nx, ny = np.linalg.norm(X.T @ X), np.linalg.norm(Y.T @ Y)
+    if nx == 0 or ny == 0:
+        raise ValueError("CKA is undefined for a representation with zero variance")
+    return float(np.linalg.norm(Y.T @ X) ** 2 / (nx * ny))
+
+
+def covariance(X) -> np.ndarray:
+    """``Xc^T Xc (d, d)`` of centred ``X (n, d)``: all that :func:`cka_from_cov` needs."""
+    X = _centred(X)
+    return X.T @ X
+
+
+def cka_from_cov(cov: np.ndarray, a: np.ndarray, b: np.ndarray | None = None) -> float:
+    """Linear CKA between neuron subsets ``a`` and ``b`` (index arrays; ``None`` = all
+    neurons) of one layer, from the layer's ``covariance`` alone — no pass over the samples:
+    ``||C[a, b]||_F^2 / (||C[a, a]||_F ||C[b, b]||_F)``."""
+    b = np.arange(cov.shape[0]) if b is None else np.asarray(b)
+    a = np.asarray(a)
+    na, nb = np.linalg.norm(cov[np.ix_(a, a)]), np.linalg.norm(cov[np.ix_(b, b)])
+    if na == 0 or nb == 0:
+        raise ValueError("CKA is undefined for a subset whose neurons all have zero variance")
+    return float(np.linalg.norm(cov[np.ix_(a, b)]) ** 2 / (na * nb))

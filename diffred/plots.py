@@ -122,3 +122,105 @@ def accuracy_gap(gaps: pd.DataFrame, ax=None):
     axis.set_xlabel("fraction of penultimate neurons (log scale)")
     axis.set_ylabel("accuracy − scikit-learn's (points)")
     return fig
+
+
+SELECTOR_LABELS = {"random": "random neurons", "pca_top": "top principal components",
+                   "pca_bottom": "bottom principal components",
+                   "projection_gaussian": "Gaussian random projection",
+                   "projection_authors": "authors' positive random projection", "first": "first-k neurons"}
+
+
+def selector_curves(summary: pd.DataFrame, ax=None):
+    """Paper claim 4: accuracy vs k for random neurons, principal components and random
+    projections (mean ± std over seeds where the selector is random)."""
+    fig, (axis,) = _axes(ax, 1, (7.0, 4.2))
+    for sel, g in summary.groupby("selector", sort=False):
+        g = g.sort_values("k")
+        line, = axis.plot(g.k, g.acc_mean, marker="o", ms=3, label=SELECTOR_LABELS.get(sel, sel))
+        sd = g.acc_std.fillna(0)
+        axis.fill_between(g.k, g.acc_mean - sd, g.acc_mean + sd, color=line.get_color(), alpha=0.2, lw=0)
+    axis.set_xscale("log")
+    axis.set_xlabel("k, dimensions the probe sees (log scale)")
+    axis.set_ylabel("test accuracy of the linear probe")
+    axis.legend(fontsize="small")
+    return fig
+
+
+def cka_curves(ours: pd.DataFrame, paper: pd.DataFrame | None = None, ax=None):
+    """Paper claim 5: linear CKA between random subsets (and with the whole layer) against
+    the fraction kept; ours per model, the paper's ResNet50 numbers dotted."""
+    fig, (axis,) = _axes(ax, 1, (7.0, 4.2))
+    sns.lineplot(ours, x="fraction", y="cka", hue="model", style="comparison", marker="o",
+                 errorbar="sd", ax=axis)
+    if paper is not None and not paper.empty:
+        for (pre, ds), g in paper.groupby(["pretraining", "dataset"]):
+            axis.plot(g.fraction, g.cka, ls=":", marker="s", ms=3, color="0.5" if pre == "standard" else "0.2",
+                      label=f"paper: resnet50 {pre}, {ds} (subset vs subset)")
+    axis.set_xscale("log")
+    axis.set_ylim(0, 1.02)
+    axis.set_xlabel("fraction of penultimate neurons (log scale)")
+    axis.set_ylabel("linear CKA")
+    axis.legend(fontsize="x-small", loc="lower right")
+    return fig
+
+
+def class_heatmap(per_class: pd.DataFrame, ax=None):
+    """Paper claim 6: per-class accuracy relative to the full layer, class x fraction."""
+    fig, (axis,) = _axes(ax, 1, (8.0, 4.0))
+    table = per_class.pivot_table(index="class", columns="fraction", values="relative", sort=False)
+    sns.heatmap(table, vmin=0, vmax=1, cmap="rocket", annot=True, fmt=".2f", annot_kws={"fontsize": 6},
+                cbar_kws={"label": "accuracy / the class's full-layer accuracy"}, ax=axis)
+    axis.set_xticklabels([f"{float(t.get_text()):g}" for t in axis.get_xticklabels()], rotation=45)
+    axis.set_xlabel("fraction of penultimate neurons")
+    axis.set_ylabel("")
+    return fig
+
+
+def gini_vs_accuracy(gini: pd.DataFrame, ax=None):
+    """Gini coefficient of per-class accuracy against overall accuracy, one point per
+    (fraction, seed); annotated with the fraction."""
+    fig, (axis,) = _axes(ax, 1, (6.0, 4.0))
+    sns.scatterplot(gini, x="accuracy", y="gini", hue="fraction", palette="viridis", hue_norm=plt.matplotlib.colors.LogNorm(),
+                    ax=axis, legend=False)
+    m = gini.groupby("fraction", as_index=False)[["accuracy", "gini"]].mean()
+    axis.plot(m.accuracy, m.gini, color="0.4", lw=0.8)
+    for r in m.itertuples():
+        axis.annotate(f"{r.fraction:g}", (r.accuracy, r.gini), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    axis.set_xlabel("overall test accuracy")
+    axis.set_ylabel("Gini coefficient of per-class accuracy")
+    return fig
+
+
+def dr_vs_difficulty(points: pd.DataFrame, ax=None):
+    """Claim 2: DR(0.9) against the full-layer accuracy of the task (harder = lower)."""
+    fig, (axis,) = _axes(ax, 1, (6.5, 4.2))
+    sns.scatterplot(points, x="full_accuracy", y="dr", hue="model", style="who", s=70, ax=axis)
+    for r in points.itertuples():
+        axis.annotate(r.dataset, (r.full_accuracy, r.dr), fontsize=6, xytext=(4, -3), textcoords="offset points")
+    axis.set_xlabel("full-layer probe accuracy (task difficulty: lower is harder)")
+    axis.set_ylabel("DR(0.9)")
+    axis.set_ylim(-0.05, 1.05)
+    axis.legend(fontsize="x-small")
+    return fig
+
+
+def robustness_curves(curves: pd.DataFrame, ax=None):
+    """One panel per protocol choice: mean accuracy vs fraction, one line per value."""
+    choices = list(dict.fromkeys(curves.choice))
+    ncols = 3
+    nrows = int(np.ceil(len(choices) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharey=True)
+    for axis, choice in zip(axes.ravel(), choices):
+        g = curves[(curves.choice == choice) & ~curves.duplicate_k.astype(bool)]
+        m = g.groupby(["value", "fraction"], sort=False, as_index=False).accuracy.mean()
+        for value, h in m.groupby("value", sort=False):
+            axis.plot(h.fraction, h.accuracy, marker="o", ms=2, lw=1, label=value)
+        axis.set_xscale("log")
+        axis.set_title(choice, fontsize="small")
+        axis.legend(fontsize="xx-small")
+        axis.set_xlabel("fraction (log scale)", fontsize="small")
+    for axis in axes.ravel()[len(choices):]:
+        axis.set_visible(False)
+    axes[0, 0].set_ylabel("test accuracy")
+    fig.tight_layout()
+    return fig

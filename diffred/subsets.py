@@ -36,7 +36,9 @@ def subset_size(fraction: float, d: int, clip: bool = False) -> int:
 @dataclasses.dataclass(frozen=True)
 class Basis:
     """An ordered basis of a ``d``-wide layer. ``order`` (m,) picks neurons; ``matrix``
-    (d, m) projects. Its first k directions are the k-dimensional reduction."""
+    (d, m) projects. Its first k directions are the k-dimensional reduction. Projections
+    act on standardised features (each neuron centred and scaled to unit variance), which
+    is what the probes see."""
 
     selector: str
     seed: int | None
@@ -121,3 +123,49 @@ def random_subsets(d: int, fractions, seeds, clip: bool = True) -> Selection:
 def first_k(d: int, fractions, clip: bool = True) -> Selection:
     """The first k neurons in the layer's own order (for Matryoshka-style models)."""
     return _prefix_selection([Basis("first", None, d, order=np.arange(d))], fractions, clip)
+
+
+def _check_k_fractions(d: int, fractions, n_samples: int | None = None):
+    fractions = check_fractions(fractions)
+    ks = [subset_size(f, d, clip=True) for f in fractions]
+    if n_samples is not None and max(ks) > min(d, n_samples):
+        raise ValueError(f"asked for {max(ks)} principal components but PCA of {n_samples} samples "
+                         f"has at most {min(d, n_samples)}; use more training samples or smaller fractions")
+    return fractions
+
+
+def principal_components(X_train: np.ndarray, fractions, bottom: bool = False, clip: bool = True) -> Selection:
+    """Top-k (or bottom-k) principal components of the *training* features: the basis is
+    the eigenvectors of their covariance, by decreasing (or increasing) variance."""
+    X = np.asarray(X_train, dtype=np.float64)
+    n, d = X.shape
+    _check_k_fractions(d, fractions, n)
+    mean = X.mean(0)
+    std = X.std(0)
+    std[std == 0] = 1.0
+    Z = (X - mean) / std  # PCA of the standardised features, which the probes see
+    evals, evecs = np.linalg.eigh(Z.T @ Z / max(n - 1, 1))
+    order = np.argsort(evals)[::-1] if not bottom else np.argsort(evals)
+    m = min(d, n)
+    V = evecs[:, order[:m]].astype(np.float32)
+    basis = Basis("pca_bottom" if bottom else "pca_top", None, d, matrix=V)
+    return _prefix_selection([basis], fractions, clip)
+
+
+def random_projections(d: int, fractions, seeds, kind: str = "gaussian", clip: bool = True) -> Selection:
+    """k-dimensional random projections, nested per seed (the first k columns of one
+    d x d matrix). ``kind``: ``"gaussian"`` (i.i.d. N(0, 1/d), the default) or
+    ``"authors"`` (the authors' code: uniform [0, 1) entries, each column normalised to
+    unit norm — all entries positive)."""
+    if kind not in ("gaussian", "authors"):
+        raise ValueError(f"random projection kind {kind!r} unknown; use 'gaussian' or 'authors'")
+    bases = []
+    for s in seeds:
+        rng = np.random.default_rng(int(s))
+        if kind == "gaussian":
+            M = rng.normal(0.0, 1.0 / np.sqrt(d), size=(d, d))
+        else:
+            M = rng.random((d, d))
+            M /= np.linalg.norm(M, axis=0, keepdims=True)
+        bases.append(Basis(f"projection_{kind}", int(s), d, matrix=M.astype(np.float32)))
+    return _prefix_selection(bases, fractions, clip)

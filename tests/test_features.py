@@ -140,3 +140,20 @@ def test_cuda_request_without_cuda_is_refused():
         pytest.skip("this machine has CUDA")
     with pytest.raises(RuntimeError, match="no CUDA"):
         F.resolve_device("cuda")
+
+
+def test_sample_of_a_cached_split_is_derived_not_extracted(cache, monkeypatch):
+    from diffred.config import RunConfig
+    enc, data = tiny_encoder(), tiny_data(n=60)
+    monkeypatch.setattr(F, "load_dataset", lambda name, split: data)
+    cfg = RunConfig(model="tiny", dataset="toy", image_size=16, precision="float32", n_train=None)
+    whole = F.load_features(cfg, "train", progress=False, encoder=enc)
+    calls = enc.model.calls
+    part = F.load_features(RunConfig(model="tiny", dataset="toy", image_size=16, precision="float32", n_train=20),
+                           "train", progress=False, encoder=enc)
+    assert enc.model.calls == calls  # nothing extracted
+    sub = data.subset(20, 0)
+    ref = F.extract(enc, sub, F.feature_key(enc, "toy", "train", 20, 0, 16, "float32"), progress=False)
+    assert np.allclose(part.X, ref.X, atol=1e-6) and np.array_equal(part.y, sub.labels)
+    assert np.array_equal(F.load_features(RunConfig(model="tiny", dataset="toy", image_size=16, precision="float32",
+                                                    n_train=1000), "train", progress=False, encoder=enc).X, whole.X)

@@ -41,12 +41,27 @@ def test_fit_returns_self_and_learned_state():
 def test_batched_equals_separate_fits():
     X, y = blobs(n=800, d=30, sep=1.0, seed=1)
     sel = random_subsets(X.shape[1], [0.1, 0.3, 1.0], [1, 2])
-    kw = dict(alphas=(1e-3,), max_epochs=40, patience=None, keep_best=False, random_state=0)
+    kw = dict(alphas=(1e-3,), max_epochs=40, patience=None, keep_best=False, precision="float32", random_state=0)
     together = LogisticProbe(**kw).fit(X, y, sel)
     for i in range(len(sel)):
         alone = LogisticProbe(**kw).fit(X, y, Selection(sel.bases, (sel.members[i],)))
         assert np.allclose(together.coef_[i], alone.coef_[0], atol=1e-5)
         assert abs(together.score(X, y)[i] - alone.score(X, y)[0]) <= EQUIV_ACC_TOL
+
+
+def test_deduplicated_members_predict_like_separate_fits():
+    """The full layer under several seeds is fitted once; every seed must still get it right."""
+    X, y = blobs(n=500, d=16, sep=1.5)
+    sel = random_subsets(16, [0.5, 1.0], [1, 2, 3])
+    for probe in (RidgeProbe(alphas=(0.01,)), LogisticProbe(max_epochs=5, keep_best=False, patience=None, precision="float32")):
+        together = probe.fit(X, y, sel)
+        full = [i for i, m in enumerate(sel.members) if m.fraction == 1.0]
+        scores = together.score(X, y)
+        assert np.allclose(scores[full], scores[full[0]])
+        for i in full:
+            alone = type(probe)(**probe.get_params()).fit(X, y, Selection(sel.bases, (sel.members[i],)))
+            assert np.allclose(together.decision_function(X)[i], alone.decision_function(X)[0], atol=1e-4)
+            assert np.allclose(together.coef_[i], alone.coef_[0], atol=1e-4)
 
 
 def test_ridge_matches_closed_form():

@@ -1,0 +1,55 @@
+"""Book build times: from a cold cache and with warm caches, at the published default scale.
+
+    .venv/bin/python benchmarks/bench_build.py [--cache /tmp/diffred-cold]
+
+Runs ``jupyter-book build -W -n --keep-going --all`` twice into a temporary folder, the first
+time with an empty ``DIFFRED_CACHE``, the second with the cache the first one filled, and
+writes ``benchmarks/build.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def build(cache: Path, out: Path) -> float:
+    env = {**os.environ, "DIFFRED_CACHE": str(cache)}
+    env.pop("DIFFRED_SCALE", None)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(jb), "build", "-W", "-n", "--keep-going", "--all", "--path-output", str(out), str(REPO)],
+                          env=env, capture_output=True, text=True)
+    sec = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"book build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return sec
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cache", default=None)
+    args = ap.parse_args()
+    cache = Path(args.cache or tempfile.mkdtemp(prefix="diffred-cold-"))
+    shutil.rmtree(cache, ignore_errors=True)
+    out = Path(tempfile.mkdtemp(prefix="diffred-book-"))
+    cold = build(cache, out)
+    warm = build(cache, out)
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "cold_seconds": round(cold, 1), "warm_seconds": round(warm, 1)}
+    (REPO / "benchmarks" / "build.json").write_text(json.dumps(result, indent=1))
+    print(result)
+
+
+if __name__ == "__main__":
+    main()

@@ -76,6 +76,8 @@ def main() -> None:
     ap.add_argument("--methods", default=";".join(METHODS), help="methods separated by ;")
     ap.add_argument("--extract-images", type=int, default=4000)
     ap.add_argument("--out", default=str(Path(__file__).with_name("results.json")))
+    ap.add_argument("--update", action="store_true",
+                    help="re-run only --methods and replace their rows in an existing results file")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     args = ap.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -86,18 +88,25 @@ def main() -> None:
     results = {"machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
                           f"{__import__('os').cpu_count()} cores", "date": time.strftime("%Y-%m-%d"),
                "n_train": args.n_train, "seeds": seeds, "methods": [], "per": []}
-    for m in args.methods.split(";"):
+    todo = args.methods.split(";")
+    if args.update:
+        results = json.loads(Path(args.out).read_text())
+        results["methods"] = [r for r in results["methods"] if r["method"] not in todo]
+        results["per"] = [r for r in results["per"] if r["method"] not in todo]
+    for m in todo:
         out = subprocess.run([sys.executable, __file__, "--one", m, "--seeds", args.seeds]
                              + (["--n-train", str(args.n_train)] if args.n_train else []),
                              capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         for b in r["bench"]:
             b["peak_mb"] = r["peak_mb"]
+            b["measured"] = time.strftime("%Y-%m-%d %H:%M")
             results["methods"].append(b)
             print(b, flush=True)
         results["per"].extend(r["per"])
-    results["extraction"] = extraction(args.extract_images)
-    print(results["extraction"])
+    if not args.update:
+        results["extraction"] = extraction(args.extract_images)
+        print(results["extraction"])
     Path(args.out).write_text(json.dumps(results, indent=1))
     per = pd.DataFrame(results["per"]).groupby(["method", "fraction"]).accuracy.mean().unstack(0)
     print(per.round(4))

@@ -156,6 +156,8 @@ def summarise(curve: pd.DataFrame, by=("model", "dataset", "selector")) -> pd.Da
 
 def dr_table(curve: pd.DataFrame, delta: float = 0.9, by=("model", "dataset", "selector")) -> pd.DataFrame:
     """DR(delta) per group in both definitions, with the full-layer accuracy."""
+    if not np.isclose(curve.fraction, 1.0).any():
+        raise ValueError("DR needs the full layer: add the fraction 1.0 to the fractions")
     s = summarise(curve, by)
     by = [c for c in by if c in s.columns]
     rows = []

@@ -67,16 +67,17 @@ def subset_curves(summary: pd.DataFrame, paper: pd.DataFrame | None = None, delt
 
 def dr_comparison(ours: pd.DataFrame, paper: pd.DataFrame, ax=None):
     """DR(0.9) of our (model, dataset) pairs beside the paper's Table 1 rows."""
-    fig, (axis,) = _axes(ax, 1, (7.5, 4.0))
-    rows = [{"who": "ours", "label": f"{r.model}\n{r.dataset}", "DR(0.9)": r.dr_closest} for r in ours.itertuples()]
-    rows += [{"who": f"paper ({r.provenance})", "label": f"{r.model}\n{r.dataset}", "DR(0.9)": r.dr_0_9}
-             for r in paper.itertuples()]
+    rows = [{"who": "ours", "label": f"{r.model} / {r.dataset}", "DR(0.9)": r.dr_closest} for r in ours.itertuples()]
+    rows += [{"who": f"paper ({r.provenance})", "label": f"{r.model} ({r.pretraining}, {r.upstream}) / {r.dataset}",
+              "DR(0.9)": r.dr_0_9} for r in paper.itertuples()]
     df = pd.DataFrame(rows)
-    sns.barplot(df, y="label", x="DR(0.9)", hue="who", dodge=False, ax=axis, orient="h")
+    fig, (axis,) = _axes(ax, 1, (7.5, 0.6 + 0.22 * len(df)))
+    sns.barplot(df, y="label", x="DR(0.9)", hue="who", dodge=False, ax=axis, orient="h", errorbar=None)
     axis.set_xlim(0, 1)
     axis.set_ylabel("")
     axis.set_xlabel("DR(0.9): share of neurons that can be dropped (authors' definition)")
     axis.tick_params(axis="y", labelsize=7)
+    axis.legend(fontsize="small", loc="lower right")
     return fig
 
 
@@ -149,7 +150,7 @@ def selector_curves(summary: pd.DataFrame, ax=None):
 def cka_curves(ours: pd.DataFrame, paper: pd.DataFrame | None = None, ax=None):
     """Paper claim 5: linear CKA between random subsets (and with the whole layer) against
     the fraction kept; ours per model, the paper's ResNet50 numbers dotted."""
-    fig, (axis,) = _axes(ax, 1, (7.0, 4.2))
+    fig, (axis,) = _axes(ax, 1, (6.0, 4.2))
     sns.lineplot(ours, x="fraction", y="cka", hue="model", style="comparison", marker="o",
                  errorbar="sd", ax=axis)
     if paper is not None and not paper.empty:
@@ -160,7 +161,7 @@ def cka_curves(ours: pd.DataFrame, paper: pd.DataFrame | None = None, ax=None):
     axis.set_ylim(0, 1.02)
     axis.set_xlabel("fraction of penultimate neurons (log scale)")
     axis.set_ylabel("linear CKA")
-    axis.legend(fontsize="x-small", loc="lower right")
+    axis.legend(fontsize="x-small", loc="center left", bbox_to_anchor=(1.02, 0.5))
     return fig
 
 

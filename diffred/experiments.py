@@ -137,6 +137,33 @@ def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
     return df
 
 
+def cached_frames(name: str, spec: dict, compute, n: int = 1):
+    """``compute()`` -> ``n`` DataFrames, cached under a key made from ``spec`` (CSV files
+    plus a JSON sidecar with the spec and when they were computed). Returns the frames and
+    the sidecar. A damaged entry is recomputed."""
+    spec = {"v": RESULTS_VERSION, **spec}
+    h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    base = cache_dir() / "results" / f"{name}_{h}"
+    paths = [base.with_name(f"{base.name}_{i}.csv") for i in range(n)]
+    side = base.with_suffix(".json")
+    if side.exists() and all(p.exists() for p in paths):
+        try:
+            meta = json.loads(side.read_text())
+            if meta["spec"] == json.loads(json.dumps(spec, default=str)):
+                return [pd.read_csv(p) for p in paths], meta
+        except Exception:
+            pass
+    t0 = time.perf_counter()
+    frames = compute()
+    frames = [frames] if n == 1 else list(frames)
+    for p, f in zip(paths, frames):
+        atomic_write_text(p, f.to_csv(index=False))
+    meta = {"spec": json.loads(json.dumps(spec, default=str)), "computed": time.strftime("%Y-%m-%d %H:%M"),
+            "seconds": round(time.perf_counter() - t0, 1)}
+    atomic_write_text(side, json.dumps(meta, indent=2))
+    return frames, meta
+
+
 def summarise(curve: pd.DataFrame, by=("model", "dataset", "selector")) -> pd.DataFrame:
     """Mean/std accuracy over seeds per fraction (duplicate-k rows dropped), with
     ``ratio`` = mean accuracy / the full layer's (fraction 1) mean accuracy."""
@@ -287,6 +314,14 @@ def scale_note() -> str:
 
 COST_METHODS = ("batched logistic", "batched logistic, alpha grid", "ridge", "scikit-learn per subset",
                 "paper recipe per subset")
+
+
+def probe_costs_cached(cfg: RunConfig, **kw) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """:func:`probe_costs`, cached: timings are those measured when the entry was written
+    (``meta["computed"]``), on this machine, unless the cache was copied from elsewhere."""
+    spec = {"config": cfg.to_dict(), "features": _feature_digests(cfg), "kw": kw, "probes": _probe_spec()}
+    (bench, per), meta = cached_frames("probe_costs", spec, lambda: probe_costs(cfg, **kw), n=2)
+    return bench, per, meta
 
 
 def probe_costs(cfg: RunConfig, methods=COST_METHODS, paper_epochs_timed: int = 2,
@@ -521,7 +556,24 @@ def _variant_row(choice: str, value, curve: pd.DataFrame, fraction: float = 0.2,
             "dr_closest": float(dr.dr_closest), "dr_threshold": float(dr.dr_threshold)}
 
 
-def robustness(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), probes=("logistic", "ridge", "paper"),
+def _feature_digests(cfg: RunConfig) -> list[str]:
+    enc = load_encoder(cfg.model, layer=cfg.layer)
+    return [key_digest(feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision))
+            for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
+
+
+def _probe_spec() -> dict:
+    return {p: sorted((k, repr(v)) for k, v in make_probe(p).get_params().items()) for p in PROBES}
+
+
+def robustness(base: RunConfig, **kw) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`robustness_compute`, cached (a warm book build recomputes nothing)."""
+    spec = {"config": base.to_dict(), "features": _feature_digests(base), "kw": kw, "probes": _probe_spec()}
+    (rows, curves), _ = cached_frames("robustness", spec, lambda: robustness_compute(base, **kw), n=2)
+    return rows.assign(value=rows.value.astype(str)), curves.assign(value=curves.value.astype(str))
+
+
+def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), probes=("logistic", "ridge", "paper"),
                paper_epochs: int = 30, image_sizes=(64, 112, 160), precisions=("auto", "float32"),
                small_n_train: int = 3000, small_n_test: int = 2000, n_trains=(1000, 5000, 10000, None),
                seed_counts=(3, 5, 10)) -> tuple[pd.DataFrame, pd.DataFrame]:

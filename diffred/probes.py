@@ -175,7 +175,8 @@ class LogisticProbe(_Params):
         more time (``benchmarks/RESULTS.md``).
     optimizer : ``"adam"`` (cosine-decayed learning rate) or ``"sgd"`` (momentum, StepLR).
     max_epochs, batch_size, lr : the optimisation budget; ``batch_size="auto"`` is
-        ``min(1024, max(64, n // 20))`` so that small datasets still get 20 steps an epoch.
+        ``min(1024, max(64, n // 20))`` and ``max_epochs="auto"`` is at least 10 epochs and
+        500 steps, so that small datasets are trained to convergence too.
     tol, patience : stop when no member's validation accuracy improved by more than
         ``tol`` for ``patience`` epochs (``patience=None``: run all epochs).
     val_fraction : share of the training data held out (stratified) for choosing alpha and
@@ -188,7 +189,7 @@ class LogisticProbe(_Params):
         protocol); ``False`` keeps the last epoch's.
     """
 
-    def __init__(self, alphas=(1e-3,), optimizer="adam", max_epochs=10, batch_size="auto",
+    def __init__(self, alphas=(1e-3,), optimizer="adam", max_epochs="auto", batch_size="auto",
                  lr=None, momentum=0.9, lr_step=None, tol=1e-4, patience=3, val_fraction=0.1,
                  keep_best=True, precision="auto", random_state=0, device="auto"):
         self.alphas = alphas
@@ -248,9 +249,10 @@ class LogisticProbe(_Params):
         bs = min(1024, max(64, n // 20)) if self.batch_size == "auto" else int(self.batch_size)
         bs = min(bs, n)
         steps_per_epoch = math.ceil(n / bs)
-        total = steps_per_epoch * int(self.max_epochs)
+        epochs = max(10, math.ceil(500 / steps_per_epoch)) if self.max_epochs == "auto" else int(self.max_epochs)
+        total = steps_per_epoch * epochs
         lr0 = self.lr if self.lr is not None else (1e-2 if self.optimizer == "adam" else 0.1)
-        step_size = self.lr_step or max(1, int(self.max_epochs) // 3)
+        step_size = self.lr_step or max(1, (10 if self.max_epochs == "auto" else int(self.max_epochs)) // 3)
         dt = _compute_dtype(self.precision, dev)
 
         # Rows are shuffled once, and each basis's view of the training set is computed once,
@@ -301,7 +303,7 @@ class LogisticProbe(_Params):
         t = 0
         stale = 0
         self.n_epochs_ = 0
-        for epoch in range(int(self.max_epochs)):
+        for epoch in range(epochs):
             for s in torch.randperm(steps_per_epoch, generator=gen).tolist():
                 sl = slice(s * bs, (s + 1) * bs)
                 onehot = onehot_all[sl]

@@ -102,8 +102,7 @@ def _plan(selection: Selection, group_ratio: float = 1.5, small: int = 64):
 
 class _Standardiser:
     def __init__(self, X: torch.Tensor):
-        self.mean = X.mean(0)
-        std = X.std(0)
+        std, self.mean = torch.std_mean(X, 0)
         self.scale = torch.where(std > 0, std, torch.ones_like(std))
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
@@ -226,26 +225,29 @@ class LogisticProbe(_Params):
         self.classes_, y_idx = np.unique(y, return_inverse=True)
         if len(self.classes_) < 2:
             raise ValueError("y has a single class; a probe needs at least 2")
+        gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
         if X_val is None:
             tr, va = validation_split(y_idx, self.val_fraction, self.random_state)
-            Xtr, ytr, Xva, yva = X[tr], y_idx[tr], X[va], y_idx[va]
+            Xva, yva = X[va], y_idx[va]
         else:
             X_val, y_val = _check_xy(X_val, y_val, "X_val")
-            Xtr, ytr, Xva = X, y_idx, X_val
+            tr, Xva = np.arange(len(y_idx)), X_val
             yva = np.searchsorted(self.classes_, y_val)
+        # Training rows are shuffled once (each epoch then visits the minibatches in a new
+        # order), gathered, standardised in place and transposed: one copy of the data.
+        rows = tr[torch.randperm(len(tr), generator=gen).numpy()]
         C, A = len(self.classes_), len(alphas)
-        Xtr_t = torch.as_tensor(Xtr, dtype=torch.float32, device=dev)
+        Xtr_t = torch.from_numpy(np.ascontiguousarray(X[rows], dtype=np.float32)).to(dev)
         self.scaler_ = _Standardiser(Xtr_t)
-        Xtr_t = self.scaler_(Xtr_t)
+        Xtr_t.sub_(self.scaler_.mean).div_(self.scaler_.scale)
         Xva_t = self.scaler_(torch.as_tensor(Xva, dtype=torch.float32, device=dev))
-        ytr_t = torch.as_tensor(ytr, device=dev)
+        ytr_t = torch.as_tensor(y_idx[rows], device=dev)
         yva_t = torch.as_tensor(yva, device=dev)
         self.member_head_, self.groups_ = _plan(selection)
         self._selection = selection
         self._bases = _basis_tensors(selection, dev)
-        gen = torch.Generator(device="cpu").manual_seed(int(self.random_state))
 
-        n = len(ytr)
+        n = len(rows)
         bs = min(1024, max(64, n // 20)) if self.batch_size == "auto" else int(self.batch_size)
         bs = min(bs, n)
         steps_per_epoch = math.ceil(n / bs)
@@ -261,9 +263,7 @@ class LogisticProbe(_Params):
         # first k rows. Groups with the same prefix structure in different bases (the same
         # fractions under different subset seeds) form one *stack*, trained by batched
         # matrix products: a few large operations per step instead of many small ones.
-        order = torch.randperm(n, generator=gen).to(dev)
-        ytr_t = ytr_t.index_select(0, order)
-        XT = Xtr_t.index_select(0, order).T.contiguous()
+        XT = Xtr_t.T.contiguous()
         del Xtr_t
         used = sorted({g.basis for g in self.groups_})
         fam_of, fam_members = {}, {}

@@ -213,6 +213,15 @@ def load_dataset(name: str, split: str, n: int | None = None, seed: int = 0) -> 
 
 
 def dataset_identity(name: str) -> str:
-    """A string naming the dataset for cache keys (folder paths resolved)."""
+    """A string naming the dataset's content for cache keys: the name of a built-in dataset,
+    or an image folder's resolved path with a hash of its file names, sizes and times."""
     p = Path(name).expanduser()
-    return str(p.resolve()) if p.is_dir() else name
+    if not p.is_dir():
+        return name
+    import hashlib
+    h = hashlib.sha256()
+    for f in sorted(p.rglob("*")):
+        if f.suffix.lower() in IMAGE_SUFFIXES:
+            st = f.stat()
+            h.update(f"{f.relative_to(p)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return f"{p.resolve()}#{h.hexdigest()[:16]}"

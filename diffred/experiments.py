@@ -98,9 +98,10 @@ def curve_from_features(X_train, y_train, X_test, y_test, fractions, seeds, sele
 
 def _result_path(cfg: RunConfig, keys: list[dict], selector, probe: str):
     selector = selector if isinstance(selector, str) else "+".join(selector)
-    spec = {"v": RESULTS_VERSION, "features": [key_digest(k) for k in keys], "fractions": cfg.fractions,
+    spec = {"v": RESULTS_VERSION, "code": code_digest(), "features": [key_digest(k) for k in keys],
+            "fractions": cfg.fractions,
             "seeds": cfg.seeds, "selector": selector, "probe": probe,
-            "probe_params": sorted((k, repr(v)) for k, v in make_probe(probe).get_params().items())}
+            "probe_params": _probe_spec(cfg.device)}
     h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     return cache_dir() / "results" / f"curve_{cfg.model}_{cfg.dataset}_{selector}_{probe}_{h}.csv"
 
@@ -110,7 +111,7 @@ def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
     """:func:`curve_from_features` on the cached features of ``cfg`` (result cached too).
     Adds ``model`` and ``dataset`` columns."""
     enc = load_encoder(cfg.model, layer=cfg.layer)
-    keys = [feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision)
+    keys = [feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device)
             for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
     path = _result_path(cfg, keys, selector, cfg.probe)
     if path.exists() and not force:
@@ -137,11 +138,21 @@ def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
     return df
 
 
+def code_digest() -> str:
+    """sha256 of the library modules that compute results: a change to any of them
+    invalidates every cached result (features are keyed separately)."""
+    from pathlib import Path
+    h = hashlib.sha256()
+    for mod in ("probes", "subsets", "metrics", "experiments"):
+        h.update((Path(__file__).parent / f"{mod}.py").read_bytes())
+    return h.hexdigest()[:16]
+
+
 def cached_frames(name: str, spec: dict, compute, n: int = 1):
     """``compute()`` -> ``n`` DataFrames, cached under a key made from ``spec`` (CSV files
     plus a JSON sidecar with the spec and when they were computed). Returns the frames and
     the sidecar. A damaged entry is recomputed."""
-    spec = {"v": RESULTS_VERSION, **spec}
+    spec = {"v": RESULTS_VERSION, "code": code_digest(), **spec}
     h = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
     base = cache_dir() / "results" / f"{name}_{h}"
     paths = [base.with_name(f"{base.name}_{i}.csv") for i in range(n)]
@@ -158,7 +169,7 @@ def cached_frames(name: str, spec: dict, compute, n: int = 1):
     frames = [frames] if n == 1 else list(frames)
     for p, f in zip(paths, frames):
         atomic_write_text(p, f.to_csv(index=False))
-    meta = {"spec": json.loads(json.dumps(spec, default=str)), "computed": time.strftime("%Y-%m-%d %H:%M"),
+    meta = {"spec": json.loads(json.dumps(spec, default=str)), "computed": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
             "seconds": round(time.perf_counter() - t0, 1)}
     atomic_write_text(side, json.dumps(meta, indent=2))
     return frames, meta
@@ -319,7 +330,7 @@ COST_METHODS = ("batched logistic", "batched logistic, alpha grid", "ridge", "sc
 def probe_costs_cached(cfg: RunConfig, **kw) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """:func:`probe_costs`, cached: timings are those measured when the entry was written
     (``meta["computed"]``), on this machine, unless the cache was copied from elsewhere."""
-    spec = {"config": cfg.to_dict(), "features": _feature_digests(cfg), "kw": kw, "probes": _probe_spec()}
+    spec = {"config": cfg.to_dict(), "features": _feature_digests(cfg), "kw": kw, "probes": _probe_spec(cfg.device)}
     (bench, per), meta = cached_frames("probe_costs", spec, lambda: probe_costs(cfg, **kw), n=2)
     return bench, per, meta
 
@@ -504,13 +515,19 @@ def unevenness_test(curve: pd.DataFrame, fraction: float, n_permutations: int = 
     has the same expected drop, so the D values are exchangeable; the p-value is the share of
     permutations of all D values with a statistic at least as large (+1 smoothing)."""
     df = curve[~curve.duplicate_k.astype(bool)]
-    cols = class_columns(df)
+    if df[["model", "dataset", "selector"]].drop_duplicates().shape[0] > 1 if "model" in df else False:
+        raise ValueError("unevenness_test takes the curve of one (model, dataset, selector)")
+    cols = [c for c in class_columns(df) if df[c].notna().all()]
+    if len(cols) < 2:
+        raise ValueError("unevenness_test needs per-class accuracies of at least 2 classes with no missing values")
     full = df[df.fraction == 1.0][cols].mean().to_numpy()
     sub = df[np.isclose(df.fraction, fraction)][cols].to_numpy()
     if len(sub) < 2:
         raise ValueError(f"the test needs at least 2 subset seeds at fraction {fraction}, got {len(sub)}")
     D = full[None, :] - sub
     stat = float(D.mean(0).var())
+    if not np.isfinite(stat):
+        raise ValueError("the unevenness statistic is not finite; check the per-class accuracies")
     rng = np.random.default_rng(random_state)
     flat = D.ravel()
     null = np.array([rng.permutation(flat).reshape(D.shape).mean(0).var() for _ in range(n_permutations)])
@@ -558,17 +575,21 @@ def _variant_row(choice: str, value, curve: pd.DataFrame, fraction: float = 0.2,
 
 def _feature_digests(cfg: RunConfig) -> list[str]:
     enc = load_encoder(cfg.model, layer=cfg.layer)
-    return [key_digest(feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision))
+    return [key_digest(feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device))
             for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
 
 
-def _probe_spec() -> dict:
-    return {p: sorted((k, repr(v)) for k, v in make_probe(p).get_params().items()) for p in PROBES}
+def _probe_spec(device: str = "auto") -> dict:
+    from .features import resolve_device
+    from .probes import _compute_dtype
+    spec = {p: sorted((k, repr(v)) for k, v in make_probe(p).get_params().items()) for p in PROBES}
+    spec["compute_dtype"] = str(_compute_dtype("auto", resolve_device(device)))
+    return spec
 
 
 def robustness(base: RunConfig, **kw) -> tuple[pd.DataFrame, pd.DataFrame]:
     """:func:`robustness_compute`, cached (a warm book build recomputes nothing)."""
-    spec = {"config": base.to_dict(), "features": _feature_digests(base), "kw": kw, "probes": _probe_spec()}
+    spec = {"config": base.to_dict(), "features": _feature_digests(base), "kw": kw, "probes": _probe_spec(base.device)}
     (rows, curves), _ = cached_frames("robustness", spec, lambda: robustness_compute(base, **kw), n=2)
     return rows.assign(value=rows.value.astype(str)), curves.assign(value=curves.value.astype(str))
 
@@ -609,7 +630,8 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
         add(f"input resolution (n_train={small.n_train})", f"{px} px",
             subset_curve(dataclasses.replace(small, image_size=px)))
     for prec in precisions:
-        add(f"extraction precision (n_train={small.n_train})", "bfloat16 autocast" if prec == "auto" else prec,
+        from .features import resolved_precision
+        add(f"extraction precision (n_train={small.n_train})", resolved_precision(prec, small.device),
             subset_curve(dataclasses.replace(small, precision=prec)))
     for n in n_trains:
         add("training images", "all" if n is None else n, subset_curve(dataclasses.replace(base, n_train=n).scaled()))

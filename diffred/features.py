@@ -57,8 +57,16 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
+def resolved_precision(precision: str, device: str = "auto") -> str:
+    """What ``precision`` means on this machine: ``"auto"`` is bfloat16 autocast on the CPU
+    and float16 autocast on CUDA. The resolved value goes into cache keys."""
+    if precision != "auto":
+        return precision
+    return "float16-autocast" if resolve_device(device).type == "cuda" else "bfloat16-autocast"
+
+
 def feature_key(encoder: Encoder, dataset: str, split: str, n: int | None, data_seed: int,
-                image_size: int | None, precision: str) -> dict:
+                image_size: int | None, precision: str, device: str = "auto") -> dict:
     """Everything that determines a feature file's content."""
     return {
         "format": FORMAT_VERSION,
@@ -71,7 +79,7 @@ def feature_key(encoder: Encoder, dataset: str, split: str, n: int | None, data_
         "n": n,
         "data_seed": data_seed if n is not None else None,
         "image_size": int(image_size or encoder.native_size),
-        "precision": precision,
+        "precision": resolved_precision(precision, device),
     }
 
 
@@ -152,7 +160,7 @@ def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
 
 
 def _autocast(device: torch.device, precision: str):
-    if precision == "float32":
+    if precision in ("float32", "float32-plain"):
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
@@ -242,11 +250,12 @@ def load_features(config: RunConfig, split: str, progress: bool = True, force: b
     if n is not None and n >= len(full):
         n = None  # the whole split: one cache entry, whatever n asked for it
     data = full.subset(n, config.data_seed)
-    key = feature_key(encoder, config.dataset, split, n, config.data_seed, config.image_size, config.precision)
+    key = feature_key(encoder, config.dataset, split, n, config.data_seed, config.image_size, config.precision,
+                      config.device)
     if n is not None and not force and not feature_path(key).exists():
         # a seeded sample of a split whose features are cached: take its rows, extract nothing
         full_key = feature_key(encoder, config.dataset, split, None, config.data_seed, config.image_size,
-                               config.precision)
+                               config.precision, config.device)
         cached = read_cache(feature_path(full_key), full_key)
         if cached is not None:
             idx = np.sort(np.random.default_rng(config.data_seed).permutation(len(full))[:n])

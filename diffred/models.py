@@ -189,6 +189,17 @@ def read_checkpoint(path: str | Path) -> dict:
     return obj
 
 
+def state_sha256(model: torch.nn.Module) -> str:
+    """sha256 of a model's tensors (names, shapes and values): the identity of weights that
+    come from no file (random initialisation, timm's hub cache)."""
+    h = hashlib.sha256()
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(str(tuple(v.shape)).encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
 def _wrap(name, arch, model, source, licence, sha) -> Encoder:
     import timm
     cfg = timm.data.resolve_data_config({}, model=model)
@@ -218,7 +229,7 @@ def _load_cached(name: str, arch: str | None, pretrained: bool) -> Encoder:
         spec = BUILTIN[name]
         model = _timm_create(spec.arch, pretrained=False)
         if spec.package is None:
-            return _wrap(name, spec.arch, model, spec.description, spec.licence, "random-init-seed-0")
+            return _wrap(name, spec.arch, model, spec.description, spec.licence, state_sha256(model))
         path = builtin_weights_path(name)
         sd = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(_map_lite_state_dict(sd, model), strict=True)
@@ -238,6 +249,6 @@ def _load_cached(name: str, arch: str | None, pretrained: bool) -> Encoder:
                              f"{' ...' if len(result.unexpected_keys) > 8 else ''}")
         return _wrap(Path(name).stem, arch, model, f"checkpoint {name}", "see checkpoint", sha256_file(name))
     model = _timm_create(name, pretrained=pretrained)
-    sha = "timm-pretrained" if pretrained else "random-init-seed-0"
+    sha = state_sha256(model)
     return _wrap(name, name, model, f"timm {name}" + (" (pretrained)" if pretrained else " (random init)"),
                  "see timm model card", sha)

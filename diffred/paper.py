@@ -7,7 +7,6 @@ D = derived from N with the authors' DR definition. See ``data/paper/SOURCE.md``
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pandas as pd
@@ -37,25 +36,3 @@ def subset_curves(dataset: str | None = None, model: str = "resnet50", pretraini
         df = df[df.dataset == dataset]
     df = df.assign(accuracy=df.acc_mean / 100.0, accuracy_std=df.acc_std / 100.0)
     return df.reset_index(drop=True)
-
-
-@dataclasses.dataclass(frozen=True)
-class Verdict:
-    """A claim checked on our numbers: ``holds`` and a sentence saying by how much."""
-
-    claim: str
-    ours: float
-    paper: float | None
-    threshold: float
-    holds: bool
-    text: str
-
-
-def check_within(claim: str, full: float, part: float, points: float, paper_gap: float | None = None) -> Verdict:
-    """Does ``part`` come within ``points`` accuracy points (0-100 scale) of ``full``?"""
-    gap = 100.0 * (full - part)
-    holds = gap <= points
-    word = "holds" if holds else "does not hold"
-    text = (f"The claim {word} here: the gap is {gap:.1f} points against a bound of {points:g}"
-            + (f" (the paper's own run: {paper_gap:.1f} points)." if paper_gap is not None else "."))
-    return Verdict(claim, gap, paper_gap, points, holds, text)

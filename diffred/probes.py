@@ -388,7 +388,6 @@ class LogisticProbe(_Params):
                 self.head_alpha_[h] = float(alphas[choice[j]])
                 self.head_val_accuracy_[h] = float(acc[j, choice[j]])
                 self.head_epoch_[h] = int(ep[j, choice[j]])
-        self._head_loc = head_loc
         mh = self.member_head_
         self.alpha_ = np.array([self.head_alpha_[h] for h in mh])
         self.val_accuracy_ = np.array([self.head_val_accuracy_[h] for h in mh])

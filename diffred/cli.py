@@ -5,6 +5,7 @@
     diffred curve --model M --dataset D        subset curve from cached features
     diffred curve --features F.npz --out c.csv bring your own features
     diffred run CHAPTER -p key=value ...       execute a chapter with other parameters
+                                               (executed notebook + HTML in results/)
 """
 
 from __future__ import annotations
@@ -119,7 +120,11 @@ def chapter_parameters(path: Path) -> dict:
 
 
 def parse_parameters(pairs: list[str], defaults: dict) -> dict:
-    """``key=value`` strings -> typed values, checked against the chapter's parameters."""
+    """``key=value`` strings -> typed values, checked against the chapter's parameters.
+
+    Values are Python literals (``0.2``, ``[1, 2]``, ``None``); anything else is a string
+    (a model name, a path). A bare string given for a list parameter becomes a one-item list
+    (``-p datasets=/data/birds``)."""
     out = {}
     for pair in pairs:
         if "=" not in pair:
@@ -132,6 +137,8 @@ def parse_parameters(pairs: list[str], defaults: dict) -> dict:
         except (ValueError, SyntaxError):
             value = text  # a bare string such as a model name or a path
         default = defaults[key]
+        if isinstance(default, list) and isinstance(value, (str, tuple)):
+            value = [value] if isinstance(value, str) else list(value)
         if default is not None and not isinstance(value, type(default)) and not (
                 isinstance(default, float) and isinstance(value, int)) and not (
                 isinstance(default, int) and value is None):
@@ -141,22 +148,118 @@ def parse_parameters(pairs: list[str], defaults: dict) -> dict:
     return out
 
 
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def check_inputs(params: dict) -> None:
+    """Fail before a kernel starts on inputs that would fail inside it: fractions out of
+    range, a checkpoint that is not one (or does not fit its architecture), an image folder
+    with fewer than two classes or unreadable images."""
+    from .config import check_fractions
+    from .datasets import check_images, load_dataset
+    from .models import CHECKPOINT_SUFFIXES, load_encoder
+    if "fractions" in params:
+        check_fractions(params["fractions"])
+    for key in ("model", "models"):
+        for m in _as_list(params.get(key, [])):
+            if isinstance(m, str) and (Path(m).suffix in CHECKPOINT_SUFFIXES or "/" in m):
+                load_encoder(m, arch=params.get("arch"))  # missing file, not a checkpoint, mismatch
+    for key in ("dataset", "datasets", "compare_dataset"):
+        for d in _as_list(params.get(key, [])):
+            if isinstance(d, str) and ("/" in d or Path(d).expanduser().is_dir()):
+                if not Path(d).expanduser().is_dir():
+                    raise FileNotFoundError(f"dataset folder {d} does not exist")
+                for split in ("train", "test"):
+                    check_images(load_dataset(d, split).images)
+
+
+def results_folder(chapter: Path, params: dict, root: Path) -> Path:
+    """``<root>/<chapter>__<key>-<value>_...``: one folder per chapter and parameter set."""
+    def word(v) -> str:
+        text = ",".join(Path(str(x)).name for x in v) if isinstance(v, (list, tuple)) else Path(str(v)).name
+        return "".join(c if c.isalnum() or c in "-.,+" else "_" for c in text)
+    tag = "_".join(f"{k}-{word(v)}" for k, v in sorted(params.items())) or "defaults"
+    return root / f"{chapter.stem}__{tag}"[:150]
+
+
+GLUE_MIME = "application/papermill.record/"
+
+
+def notebook_html(nb_path: Path) -> str:
+    """A standalone HTML page of an executed chapter. Figures the chapter glued for the book
+    (``myst_nb.glue``, invisible outside Jupyter Book) are shown where they were made; glued
+    numbers appear in the book's prose only, so their records are dropped here."""
+    import nbconvert
+    import nbformat
+    nb = nbformat.read(nb_path, as_version=4)
+    for cell in nb.cells:
+        outputs = []
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            glued = {k[len(GLUE_MIME):]: v for k, v in data.items() if k.startswith(GLUE_MIME)}
+            if not glued:
+                outputs.append(out)
+            elif any(k.startswith("image/") for k in glued):
+                outputs.append(nbformat.v4.new_output("display_data", data=glued))
+        cell["outputs"] = outputs if cell.cell_type == "code" else cell.get("outputs")
+        if cell.cell_type != "code":
+            cell.pop("outputs", None)
+    html, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
+    return html
+
+
 def cmd_run(args) -> int:
+    import os
+    import shutil
+
     import jupytext
     import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    from .features import DEVICE_ENV, resolve_device
+    from .figures import FIGURE_DIR_ENV, FIGURE_URL_ENV
     path = chapter_path(args.chapter)
-    params = parse_parameters(args.p or [], chapter_parameters(path))
-    tag = "_".join(f"{k}-{Path(str(v)).name}" for k, v in sorted(params.items())) or "defaults"
-    out_dir = Path(args.out or PROJECT_ROOT / "results") / f"{path.stem}__{tag}"[:150]
-    out_dir.mkdir(parents=True, exist_ok=True)
-    out_nb = out_dir / f"{path.stem}.ipynb"
-    print(f"running {path.name} with {json.dumps(params)} -> {out_dir}")
-    papermill.execute_notebook(jupytext.read(path), str(out_nb), parameters=params,
-                               cwd=str(path.parent), progress_bar=True, kernel_name="python3")
-    import nbconvert
-    html, _ = nbconvert.HTMLExporter().from_filename(str(out_nb))
-    (out_dir / f"{path.stem}.html").write_text(html)
-    print(f"wrote {out_nb} and {out_dir / (path.stem + '.html')}")
+    defaults = chapter_parameters(path)
+    params = parse_parameters(args.p or [], defaults)
+    if args.device:
+        resolve_device(args.device)  # CUDA asked for on a machine without it: stop here
+    print(f"checking the inputs of {path.stem} ...", flush=True)
+    check_inputs({**defaults, **params})
+    out_dir = results_folder(path, params, Path(args.out or PROJECT_ROOT / "results")).resolve()
+    work = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "figures").mkdir(parents=True)
+    (work / "parameters.json").write_text(json.dumps(params, indent=2))
+    saved = {k: os.environ.get(k) for k in (FIGURE_DIR_ENV, FIGURE_URL_ENV, DEVICE_ENV)}
+    os.environ[FIGURE_DIR_ENV] = str(work / "figures")
+    os.environ[FIGURE_URL_ENV] = "figures"
+    if args.device:
+        os.environ[DEVICE_ENV] = args.device
+    print(f"running {path.name} with {json.dumps(params)}; one progress step per cell", flush=True)
+    nb_path = work / f"{path.stem}.ipynb"
+    try:
+        papermill.execute_notebook(jupytext.read(path), str(nb_path), parameters=params,
+                                   cwd=str(path.parent), progress_bar=not args.quiet, kernel_name="python3")
+        (work / f"{path.stem}.html").write_text(notebook_html(nb_path))
+    except PapermillExecutionError as err:
+        shutil.rmtree(work, ignore_errors=True)
+        raise RuntimeError(f"{path.stem} stopped in cell {err.exec_count}: {err.ename}: "
+                           f"{str(err.evalue)[:600]}") from None
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # nothing half-written is left behind
+        raise
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(work, out_dir)
+    print(f"wrote {out_dir}/: {path.stem}.ipynb, {path.stem}.html, figures/ "
+          f"({len(list((out_dir / 'figures').iterdir()))} files), parameters.json")
     return 0
 
 
@@ -190,6 +293,8 @@ def main(argv=None) -> int:
     p.add_argument("chapter")
     p.add_argument("-p", action="append", metavar="KEY=VALUE")
     p.add_argument("--out", help="results folder (default: results/)")
+    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; cuda fails early without a GPU")
+    p.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     p.set_defaults(fn=cmd_run)
     args = ap.parse_args(argv)
     try:

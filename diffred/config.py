@@ -67,11 +67,13 @@ class RunConfig:
     """Everything that determines one subset-curve run.
 
     ``n_train``/``n_test`` of ``None`` mean the whole split; ``image_size`` of ``None``
-    means the model's own input size; ``precision`` is ``"auto"`` (bfloat16 autocast on
+    means the model's own input size; ``arch`` is the timm architecture when ``model`` is a
+    checkpoint path (ignored otherwise); ``precision`` is ``"auto"`` (bfloat16 autocast on
     CPU and float16 on CUDA) or ``"float32"``.
     """
 
     model: str = "efficientnet_lite0"
+    arch: str | None = None  # the timm architecture of a checkpoint file given as ``model``
     dataset: str = "fashion_mnist"
     layer: str = "penultimate"
     fractions: tuple[float, ...] = PAPER_FRACTIONS

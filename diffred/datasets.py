@@ -183,6 +183,54 @@ def _folder(root: Path, split: str, seed: int = 0) -> ImageData:
     return ImageData(root.name, split, files, labels, classes, how)
 
 
+def write_image_folder(name: str, root: str | Path, per_class: int, test_per_class: int | None = None,
+                       seed: int = 0) -> Path:
+    """Write a sample of a built-in dataset as an image folder (``root/train/<class>/*.png``
+    and ``root/test/<class>/*.png``): ``per_class`` training and ``test_per_class`` (default
+    half as many) test images per class, drawn with ``seed``. The folder appears whole or not
+    at all (written beside it, then renamed). Returns ``root``."""
+    import shutil
+    import tempfile
+    from PIL import Image
+    root = Path(root)
+    if root.exists():
+        raise FileExistsError(f"{root} exists; remove it or choose another folder")
+    root.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}."))
+    try:
+        rng = np.random.default_rng(seed)
+        for split, n in (("train", per_class), ("test", test_per_class or max(2, per_class // 2))):
+            data = load_dataset(name, split)
+            if not isinstance(data.images, np.ndarray):
+                raise ValueError(f"{name} is file-backed already; copy its folder instead")
+            for c, cname in enumerate(data.classes):
+                idx = np.flatnonzero(data.labels == c)
+                folder = work / split / "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in cname)
+                folder.mkdir(parents=True)
+                for i in rng.choice(idx, size=min(n, len(idx)), replace=False):
+                    Image.fromarray(data.images[i]).save(folder / f"{split}_{int(i):06d}.png")
+        work.rename(root)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return root
+
+
+def check_images(files, limit: int = 5) -> None:
+    """Open every image file (header and data); a ValueError lists those that cannot be read."""
+    from PIL import Image
+    bad = []
+    for f in files:
+        try:
+            with Image.open(f) as im:
+                im.verify()
+        except Exception as err:  # PIL raises many types for damaged files
+            bad.append(f"{f} ({type(err).__name__})")
+    if bad:
+        raise ValueError(f"{len(bad)} of {len(files)} images cannot be read: {'; '.join(bad[:limit])}"
+                         f"{' ...' if len(bad) > limit else ''}. Remove or replace them, then run again")
+
+
 OFFLINE = ("fashion_mnist", "mnist5k", "digits")
 
 

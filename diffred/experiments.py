@@ -16,13 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import metrics
 from .config import RunConfig, cache_dir
-from .features import Features, atomic_write_text, feature_key, key_digest, load_features
+from .features import Features, _safe, atomic_write_text, feature_key, key_digest, load_features
 from .models import load_encoder
 from .probes import LogisticProbe, RidgeProbe, paper_recipe
 from .subsets import Selection, first_k, principal_components, random_projections, random_subsets
@@ -103,14 +104,15 @@ def _result_path(cfg: RunConfig, keys: list[dict], selector, probe: str):
             "seeds": cfg.seeds, "selector": selector, "probe": probe,
             "probe_params": _probe_spec(cfg.device)}
     h = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
-    return cache_dir() / "results" / f"curve_{cfg.model}_{cfg.dataset}_{selector}_{probe}_{h}.csv"
+    name = "_".join(_safe(Path(str(v)).name) for v in (cfg.model, cfg.dataset, selector, probe))
+    return cache_dir() / "results" / f"curve_{name}_{h}.csv"
 
 
 def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
                  force: bool = False) -> pd.DataFrame:
     """:func:`curve_from_features` on the cached features of ``cfg`` (result cached too).
     Adds ``model`` and ``dataset`` columns."""
-    enc = load_encoder(cfg.model, layer=cfg.layer)
+    enc = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
     keys = [feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device)
             for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
     path = _result_path(cfg, keys, selector, cfg.probe)
@@ -141,7 +143,6 @@ def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
 def code_digest() -> str:
     """sha256 of the library modules that compute results: a change to any of them
     invalidates every cached result (features are keyed separately)."""
-    from pathlib import Path
     h = hashlib.sha256()
     for mod in ("probes", "subsets", "metrics", "experiments"):
         h.update((Path(__file__).parent / f"{mod}.py").read_bytes())
@@ -294,7 +295,7 @@ def pretrained_vs_random(cfg: RunConfig, random_model: str = "efficientnet_lite0
 
 
 def features_of(cfg: RunConfig) -> tuple[Features, Features]:
-    enc = load_encoder(cfg.model, layer=cfg.layer)
+    enc = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
     return load_features(cfg, "train", encoder=enc), load_features(cfg, "test", encoder=enc)
 
 
@@ -574,7 +575,7 @@ def _variant_row(choice: str, value, curve: pd.DataFrame, fraction: float = 0.2,
 
 
 def _feature_digests(cfg: RunConfig) -> list[str]:
-    enc = load_encoder(cfg.model, layer=cfg.layer)
+    enc = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
     return [key_digest(feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device))
             for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
 

@@ -46,11 +46,20 @@ class Features:
     meta: dict
 
 
+DEVICE_ENV = "DIFFRED_DEVICE"
+
+
 def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when present, else CPU. Asking for CUDA without one is an error."""
+    """``"auto"`` -> ``$DIFFRED_DEVICE`` if set (``diffred run --device`` sets it), else CUDA
+    when present, else CPU. Asking for CUDA without one is an error."""
     if device in ("auto", None):
+        device = os.environ.get(DEVICE_ENV) or "auto"
+    if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device {device!r} unknown; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {device!r} requested but this machine has no CUDA GPU; "
                            "use device='auto' or 'cpu'")
@@ -244,7 +253,7 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
 def load_features(config: RunConfig, split: str, progress: bool = True, force: bool = False,
                   encoder: Encoder | None = None) -> Features:
     """Features of one split for a run config (cached)."""
-    encoder = encoder or load_encoder(config.model, layer=config.layer)
+    encoder = encoder or load_encoder(config.model, arch=config.arch, layer=config.layer)
     n = config.n_train if split == "train" else config.n_test
     full = load_dataset(config.dataset, split)
     if n is not None and n >= len(full):

@@ -189,6 +189,24 @@ def read_checkpoint(path: str | Path) -> dict:
     return obj
 
 
+def save_checkpoint(encoder: "Encoder | torch.nn.Module", path: str | Path, nest: str | None = "state_dict",
+                    prefix: str = "") -> Path:
+    """Save a model's weights the way training scripts commonly do: a state dict, optionally
+    nested under ``nest`` and with every key prefixed (``"module."`` as DataParallel does);
+    ``.safetensors`` paths are written with safetensors. Written atomically."""
+    from .features import atomic_write_bytes
+    model = encoder.model if isinstance(encoder, Encoder) else encoder
+    sd = {prefix + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import save
+        atomic_write_bytes(path, lambda fh: fh.write(save(sd)))
+    else:
+        obj = {nest: sd} if nest else sd
+        atomic_write_bytes(path, lambda fh: torch.save(obj, fh))
+    return path
+
+
 def state_sha256(model: torch.nn.Module) -> str:
     """sha256 of a model's tensors (names, shapes and values): the identity of weights that
     come from no file (random initialisation, timm's hub cache)."""

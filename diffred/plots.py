@@ -7,12 +7,20 @@ style setting for the whole book.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 
 PALETTE = "colorblind"
+
+
+def short(name) -> str:
+    """A legend label for a model or dataset: the file or folder name of a path."""
+    text = str(name)
+    return Path(text).stem if ("/" in text or "\\" in text) else text
 
 
 def set_style() -> None:
@@ -33,7 +41,7 @@ def subset_curves(summary: pd.DataFrame, paper: pd.DataFrame | None = None, delt
     subset seeds, the full layer dashed; (b) the same as a ratio to the full layer, with
     the paper's ResNet50 curves (dotted, grey shades) for comparison."""
     fig, (a, b) = _axes(ax, 2, (5.6, 4.2))
-    labels = [f"{m} / {d}" for m, d in zip(summary.model, summary.dataset)]
+    labels = [f"{short(m)} / {short(d)}" for m, d in zip(summary.model, summary.dataset)]
     s = summary.assign(series=labels)
     colors = dict(zip(s.series.unique(), sns.color_palette(PALETTE, s.series.nunique())))
     for name, g in s.groupby("series", sort=False):
@@ -67,7 +75,7 @@ def subset_curves(summary: pd.DataFrame, paper: pd.DataFrame | None = None, delt
 
 def dr_comparison(ours: pd.DataFrame, paper: pd.DataFrame, ax=None):
     """DR(0.9) of our (model, dataset) pairs beside the paper's Table 1 rows."""
-    rows = [{"who": "ours", "label": f"{r.model} / {r.dataset}", "DR(0.9)": r.dr_closest} for r in ours.itertuples()]
+    rows = [{"who": "ours", "label": f"{short(r.model)} / {short(r.dataset)}", "DR(0.9)": r.dr_closest} for r in ours.itertuples()]
     rows += [{"who": f"paper ({r.provenance})", "label": f"{r.model} ({r.pretraining}, {r.upstream}) / {r.dataset}",
               "DR(0.9)": r.dr_0_9} for r in paper.itertuples()]
     df = pd.DataFrame(rows)

@@ -1,0 +1,186 @@
+"""Figures a reader can download and cite.
+
+Every figure of the book is published through a :class:`FigureBook` (one per chapter):
+
+    book = figures.FigureBook("02_random_subsets", "Reproducing random subsets suffice")
+    fig = plots.subset_curves(summary)
+    glue("fig_subset_curves", fig, display=False)
+    tools = book.publish(fig, summary, "fig-subset-curves", "Accuracy of random subsets")
+
+``publish`` writes ``<label>.png``, ``<label>.svg`` and ``<label>.csv`` (the tidy data the
+plotting function drew) and returns an object whose HTML is the download links plus a
+"cite this figure" block (plain text and BibTeX) made from ``CITATION.cff`` and the paper's
+own BibTeX entry in ``references.bib``. Figures are numbered in the order they are
+published, which is the order Sphinx numbers a page's figures when each ``publish`` call
+sits beside its ``{glue:figure}`` (the browser tests check that the numbers agree).
+
+Where the files go: ``$DIFFRED_FIGURE_DIR`` (default ``<project>/_figures/figures``, which
+``_config.yml`` lists in ``html_static_path`` so the book serves it as
+``_static/figures/``), linked as ``$DIFFRED_FIGURE_URL`` (default ``../_static/figures``,
+right for pages in ``chapters/``). ``diffred run`` points both at its results folder.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .config import PROJECT_ROOT
+from .features import atomic_write_bytes, atomic_write_text
+
+FIGURE_DIR_ENV = "DIFFRED_FIGURE_DIR"
+FIGURE_URL_ENV = "DIFFRED_FIGURE_URL"
+LABEL = re.compile(r"^fig-[a-z0-9]+(-[a-z0-9]+)*$")
+PAPER_KEY = "nanda2023diffused"
+
+
+def figure_dir() -> Path:
+    return Path(os.environ.get(FIGURE_DIR_ENV) or PROJECT_ROOT / "_figures" / "figures")
+
+
+def figure_url() -> str:
+    return (os.environ.get(FIGURE_URL_ENV) or "../_static/figures").rstrip("/")
+
+
+def read_citation(path: Path | None = None) -> dict:
+    """The book's ``CITATION.cff`` as a dict (title, authors, version, date, url)."""
+    import yaml
+    path = Path(path or PROJECT_ROOT / "CITATION.cff")
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the cite blocks are built from it")
+    cff = yaml.safe_load(path.read_text())
+    for key in ("title", "authors", "version", "date-released"):
+        if key not in cff:
+            raise ValueError(f"{path} lacks the field {key!r}, which the cite blocks need")
+    return cff
+
+
+def bibtex_entry(key: str, path: Path | None = None) -> str:
+    """One entry of ``references.bib`` verbatim, by its key."""
+    text = Path(path or PROJECT_ROOT / "references.bib").read_text()
+    m = re.search(r"@\w+\{" + re.escape(key) + r",.*?\n\}", text, flags=re.S)
+    if not m:
+        raise ValueError(f"references.bib has no entry {key!r}")
+    return m.group(0)
+
+
+def _author_names(cff: dict) -> list[str]:
+    out = []
+    for a in cff["authors"]:
+        if "family-names" in a:
+            out.append(f"{a['family-names']}, {a.get('given-names', '')}".strip(", "))
+        else:
+            out.append(str(a.get("name", "")))
+    return out
+
+
+def _tidy(data) -> pd.DataFrame:
+    """The figure's data as one table: a DataFrame, or a dict of them (a ``source`` column
+    says which panel or series each row feeds)."""
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, dict):
+        frames = [f.assign(source=name) for name, f in data.items() if f is not None]
+        if not frames:
+            raise ValueError("publish() got no data frames for the figure's CSV")
+        return pd.concat(frames, ignore_index=True, sort=False)
+    raise TypeError(f"figure data must be a DataFrame or a dict of them, not {type(data).__name__}")
+
+
+class Published:
+    """What :meth:`FigureBook.publish` returns: the file paths, the citation texts, and an
+    HTML rendering (download links + a cite block) for the notebook output."""
+
+    def __init__(self, label, number, title, files, url, plain, bibtex):
+        self.label, self.number, self.title = label, number, title
+        self.files, self.url, self.plain, self.bibtex = files, url, plain, bibtex
+
+    def _repr_html_(self) -> str:
+        links = " · ".join(
+            f'<a class="figure-download" href="{html.escape(self.url)}/{p.name}" download>{kind}</a>'
+            for kind, p in self.files.items())
+        e = html.escape
+        return (
+            f'<div class="diffred-figure-tools" data-figure="{e(self.label)}" data-number="{self.number}">'
+            f'<p>Figure {self.number} (<code>{e(self.label)}</code>). Download: {links}</p>'
+            f'<details class="cite-figure"><summary>Cite this figure</summary>'
+            f'<p>Plain text:</p><pre class="cite-plain">{e(self.plain)}</pre>'
+            f'<p>BibTeX (the figure, then the paper it reproduces):</p>'
+            f'<pre class="cite-bibtex">{e(self.bibtex)}</pre></details></div>')
+
+    def __repr__(self) -> str:
+        return f"Figure {self.number} ({self.label}): " + ", ".join(str(p) for p in self.files.values())
+
+
+class FigureBook:
+    """Numbers, saves and cites the figures of one chapter (``page`` is its file stem)."""
+
+    def __init__(self, page: str, chapter_title: str, out_dir: Path | None = None, url: str | None = None):
+        self.page, self.chapter_title = page, chapter_title
+        self.out_dir = Path(out_dir) if out_dir is not None else figure_dir()
+        self.url = url if url is not None else figure_url()
+        self.labels: list[str] = []
+
+    def glue(self, name: str, fig, data, label: str, title: str, reproduces: str | None = None) -> Published:
+        """``myst_nb.glue(name, fig)`` for the page's ``{glue:figure}``, then :meth:`publish`."""
+        from myst_nb import glue
+        glue(name, fig, display=False)
+        return self.publish(fig, data, label, title, reproduces)
+
+    def publish(self, fig, data, label: str, title: str, reproduces: str | None = None) -> Published:
+        """Save ``fig`` as PNG and SVG and ``data`` as CSV under ``label``; return the
+        download links and cite block. ``reproduces`` names the paper's figure or table
+        this one regenerates (e.g. ``"Fig. 1"``)."""
+        if not LABEL.match(label):
+            raise ValueError(f"figure label {label!r} must look like 'fig-some-name' "
+                             "(lower case, digits and dashes): it becomes a file name and an anchor")
+        if label in self.labels:
+            raise ValueError(f"figure label {label!r} is used twice in {self.page}")
+        self.labels.append(label)
+        number = len(self.labels)
+        table = _tidy(data)
+        if table.empty:
+            raise ValueError(f"figure {label}: its data table is empty")
+        files = {"PNG": self.out_dir / f"{label}.png", "SVG": self.out_dir / f"{label}.svg",
+                 "CSV": self.out_dir / f"{label}.csv"}
+        for kind in ("PNG", "SVG"):
+            buf = io.BytesIO()
+            # no timestamp in the files: the same figure gives the same bytes
+            fig.savefig(buf, format=kind.lower(), dpi=200, bbox_inches="tight",
+                        metadata={"Date": None} if kind == "SVG" else {"Software": None})
+            atomic_write_bytes(files[kind], lambda fh, b=buf.getvalue(): fh.write(b))
+        atomic_write_text(files["CSV"], table.to_csv(index=False))
+        plain, bib = self.citation(label, number, title, reproduces)
+        return Published(label, number, title, files, self.url, plain, bib)
+
+    def citation(self, label: str, number: int, title: str, reproduces: str | None = None) -> tuple[str, str]:
+        """Plain-text and BibTeX citations of figure ``number`` of this chapter."""
+        cff = read_citation()
+        authors = _author_names(cff)
+        year = str(cff["date-released"])[:4]
+        where = f"chapters/{self.page}.html#{label}"
+        url = f"{cff['url'].rstrip('/')}/{where}" if cff.get("url") else where
+        what = f" It reproduces {reproduces} of Nanda et al. (2023)." if reproduces else \
+            " It extends Nanda et al. (2023)."
+        plain = (f"{'; '.join(authors)} ({year}). Figure {number}: {title}. In {cff['title']}, "
+                 f"chapter \"{self.chapter_title}\", version {cff['version']}. {url}.{what}")
+        key = f"diffred{year}_{self.page.split('_')[0]}_{label.removeprefix('fig-').replace('-', '_')}"
+        note = f"Figure {number} of the chapter ``{self.chapter_title}''"
+        if reproduces:
+            note += f"; reproduces {reproduces} of \\cite{{{PAPER_KEY}}}"
+        bib = "\n".join([
+            f"@misc{{{key},",
+            f"  title        = {{{{Figure {number}: {title}}}}},",
+            f"  author       = {{{' and '.join('{' + a + '}' if ',' not in a else a for a in authors)}}},",
+            f"  howpublished = {{{cff['title']}, version {cff['version']}}},",
+            f"  year         = {{{year}}},",
+            f"  url          = {{{url}}},",
+            f"  note         = {{{note}}}",
+            "}",
+        ])
+        return plain, bib + "\n\n" + bibtex_entry(PAPER_KEY)

@@ -4,6 +4,7 @@
     diffred extract --model M --dataset D      cache the features of both splits
     diffred curve --model M --dataset D        subset curve from cached features
     diffred curve --features F.npz --out c.csv bring your own features
+    diffred sweep GRID.yaml [--scheduler A]    many curves on Dask distributed, into the cache
     diffred run CHAPTER -p key=value ...       execute a chapter with other parameters
                                                (executed notebook + HTML in results/)
 """
@@ -263,6 +264,23 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_sweep(args) -> int:
+    from . import sweep
+    if args.dry_run:
+        jobs = sweep.load_grid(args.grid)
+        done, todo = sweep.plan(jobs)
+        print(f"{len(jobs)} probe runs: {len(done)} in the cache, {len(todo)} to run")
+        for job in todo:
+            print(f"  to run: {job.label()}")
+        return 0
+    table = sweep.sweep(args.grid, scheduler=args.scheduler, n_workers=args.workers, progress=not args.quiet)
+    if args.out:
+        from .features import atomic_write_text
+        atomic_write_text(Path(args.out), table.to_csv(index=False))
+        print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="diffred", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -296,6 +314,15 @@ def main(argv=None) -> int:
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; cuda fails early without a GPU")
     p.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("sweep", help="a grid of models x datasets x selectors on Dask (LocalCluster or --scheduler)")
+    p.add_argument("grid", help="YAML grid file, e.g. data/grids/default.yaml")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786 "
+                                       "(default: start a LocalCluster on this machine)")
+    p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per GPU, else per core)")
+    p.add_argument("--dry-run", action="store_true", help="list what is cached and what would run")
+    p.add_argument("--out", help="CSV with one row per probe run (status, seconds, cache path)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=cmd_sweep)
     args = ap.parse_args(argv)
     try:
         return args.fn(args)

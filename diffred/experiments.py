@@ -108,6 +108,44 @@ def _result_path(cfg: RunConfig, keys: list[dict], selector, probe: str):
     return cache_dir() / "results" / f"curve_{name}_{h}.csv"
 
 
+CACHE_LOG_ENV = "DIFFRED_CACHE_LOG"
+
+
+def _log_cache(event: str, path: Path) -> None:
+    """Append ``<event> <path>`` to ``$DIFFRED_CACHE_LOG`` when set (the test suite uses it
+    to check that the book read what a sweep computed)."""
+    import os
+    log = os.environ.get(CACHE_LOG_ENV)
+    if log:
+        with open(log, "a") as fh:  # one short write per line: appends do not interleave
+            fh.write(f"{event} {path}\n")
+
+
+def curve_path(cfg: RunConfig, selector="random") -> Path:
+    """Where :func:`subset_curve` caches the result of ``cfg`` and ``selector``."""
+    enc = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
+    keys = [feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device)
+            for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
+    return _result_path(cfg, keys, selector, cfg.probe)
+
+
+def cached_curve(cfg: RunConfig, selector="random") -> pd.DataFrame | None:
+    """The cached result of :func:`subset_curve`, or ``None`` if absent, unreadable or
+    written for another config."""
+    path = curve_path(cfg, selector)
+    if not path.exists():
+        return None
+    try:
+        df = pd.read_csv(path)
+        meta = json.loads(path.with_suffix(".json").read_text())
+        if {"accuracy", "fraction", "k", "seed"} <= set(df.columns) and meta["config"] == json.loads(cfg.to_json()):
+            df.attrs["fit_seconds"] = meta.get("fit_seconds")
+            return df
+    except Exception:
+        pass  # unreadable or mismatched: the caller recomputes
+    return None
+
+
 def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
                  force: bool = False) -> pd.DataFrame:
     """:func:`curve_from_features` on the cached features of ``cfg`` (result cached too).
@@ -116,15 +154,11 @@ def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
     keys = [feature_key(enc, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device)
             for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
     path = _result_path(cfg, keys, selector, cfg.probe)
-    if path.exists() and not force:
-        try:
-            df = pd.read_csv(path)
-            meta = json.loads(path.with_suffix(".json").read_text())
-            if {"accuracy", "fraction", "k", "seed"} <= set(df.columns) and meta["config"] == json.loads(cfg.to_json()):
-                df.attrs["fit_seconds"] = meta.get("fit_seconds")
-                return df
-        except Exception:
-            pass  # unreadable or mismatched: recompute below
+    if not force:
+        df = cached_curve(cfg, selector)
+        if df is not None:
+            _log_cache("hit", path)
+            return df
     tr = load_features(cfg, "train", progress=progress, encoder=enc)
     te = load_features(cfg, "test", progress=progress, encoder=enc)
     df = curve_from_features(tr.X, tr.y, te.X, te.y, cfg.fractions, cfg.seeds, selector, cfg.probe,
@@ -136,6 +170,7 @@ def subset_curve(cfg: RunConfig, selector="random", progress: bool = True,
     atomic_write_text(path.with_suffix(".json"), json.dumps(
         {"config": json.loads(cfg.to_json()), "selector": selector, "fit_seconds": fit_s,
          "feature_keys": keys}, indent=2))
+    _log_cache("computed", path)
     df.attrs["fit_seconds"] = fit_s
     return df
 

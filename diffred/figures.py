@@ -10,9 +10,11 @@ Every figure of the book is published through a :class:`FigureBook` (one per cha
 ``publish`` writes ``<label>.png``, ``<label>.svg`` and ``<label>.csv`` (the tidy data the
 plotting function drew) and returns an object whose HTML is the download links plus a
 "cite this figure" block (plain text and BibTeX) made from ``CITATION.cff`` and the paper's
-own BibTeX entry in ``references.bib``. Figures are numbered in the order they are
-published, which is the order Sphinx numbers a page's figures when each ``publish`` call
-sits beside its ``{glue:figure}`` (the browser tests check that the numbers agree).
+own BibTeX entry in ``references.bib``. Figures carry the number Sphinx gives them: the
+book numbers figures consecutively across its pages in ``_toc.yml`` order, so a page's
+first figure is one more than the figure directives on the pages before it, and each
+``publish`` call sits beside its ``{glue:figure}`` (the browser tests check that the
+numbers agree).
 
 Where the files go: ``$DIFFRED_FIGURE_DIR`` (default ``<project>/_figures/figures``, which
 ``_config.yml`` lists in ``html_static_path`` so the book serves it as
@@ -92,6 +94,37 @@ def _tidy(data) -> pd.DataFrame:
     raise TypeError(f"figure data must be a DataFrame or a dict of them, not {type(data).__name__}")
 
 
+FIGURE_DIRECTIVE = re.compile(r"^```\{(?:glue:figure|figure)\}", re.M)
+
+
+def figures_before(page: str, root: Path | None = None) -> int:
+    """How many numbered figures the book's pages before ``page`` hold (``_toc.yml`` order);
+    0 for a page that is not in the book."""
+    import yaml
+    root = Path(root or PROJECT_ROOT)
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    names = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                names.append(entry["file"])
+            walk(entry.get("sections"))
+
+    walk(toc.get("chapters"))
+    for part in toc.get("parts") or []:
+        walk(part.get("chapters"))
+    stems = [Path(n).name for n in names]
+    if page not in stems:
+        return 0
+    count = 0
+    for name in names[: stems.index(page)]:
+        src = root / f"{name}.md"
+        if src.is_file():
+            count += len(FIGURE_DIRECTIVE.findall(src.read_text()))
+    return count
+
+
 class Published:
     """What :meth:`FigureBook.publish` returns: the file paths, the citation texts, and an
     HTML rendering (download links + a cite block) for the notebook output."""
@@ -125,6 +158,7 @@ class FigureBook:
         self.out_dir = Path(out_dir) if out_dir is not None else figure_dir()
         self.url = url if url is not None else figure_url()
         self.labels: list[str] = []
+        self.offset = figures_before(page)
 
     def glue(self, name: str, fig, data, label: str, title: str, reproduces: str | None = None) -> Published:
         """``myst_nb.glue(name, fig)`` for the page's ``{glue:figure}``, then :meth:`publish`."""
@@ -142,14 +176,16 @@ class FigureBook:
         if label in self.labels:
             raise ValueError(f"figure label {label!r} is used twice in {self.page}")
         self.labels.append(label)
-        number = len(self.labels)
+        number = self.offset + len(self.labels)
         table = _tidy(data)
         if table.empty:
             raise ValueError(f"figure {label}: its data table is empty")
         files = {"PNG": self.out_dir / f"{label}.png", "SVG": self.out_dir / f"{label}.svg",
                  "CSV": self.out_dir / f"{label}.csv"}
+        import matplotlib
         for kind in ("PNG", "SVG"):
             buf = io.BytesIO()
+            matplotlib.rcParams["svg.hashsalt"] = label  # stable SVG element ids
             # no timestamp in the files: the same figure gives the same bytes
             fig.savefig(buf, format=kind.lower(), dpi=200, bbox_inches="tight",
                         metadata={"Date": None} if kind == "SVG" else {"Software": None})

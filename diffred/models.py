@@ -134,7 +134,7 @@ def builtin_weights_path(name: str) -> Path:
 
 def _timm_create(arch: str, pretrained: bool) -> torch.nn.Module:
     import timm
-    if arch not in timm.list_models(pretrained=False):
+    if arch.split(".")[0] not in timm.list_models(pretrained=False):  # 'resnet50.tv_in1k': a tag
         close = timm.list_models(f"*{arch.split('.')[0][:6]}*")[:10]
         raise ValueError(f"unknown model {arch!r}. Built-in: {', '.join(available_models())}; "
                          f"or any timm architecture (e.g. {', '.join(close) or 'resnet50, vit_small_patch16_224'}); "

@@ -56,7 +56,8 @@ def toc_docnames(toc_path: Path = REPO / "_toc.yml") -> list[str]:
 
 PAGES = toc_docnames()
 #: Pages that must show at least one figure and one glued value.
-CHAPTERS_WITH_FIGURES = ["chapters/01_setup", "chapters/02_random_subsets", "chapters/09_cost"]
+CHAPTERS_WITH_FIGURES = ["chapters/01_setup", "chapters/02_random_subsets", "chapters/09_cost",
+                         "chapters/10_rerun"]
 #: Pages that must hold math (others are checked only if they have some).
 PAGES_WITH_MATH = ["chapters/index", "chapters/02_random_subsets"]
 
@@ -154,6 +155,13 @@ _COLLECT_JS = """
                         .map(el => el.textContent.trim()),
     mjx: content.querySelectorAll("mjx-container").length,
     prose: prose.textContent,
+    figs: [...content.querySelectorAll("figure[id]")].map(f => ({
+      id: f.id, number: (f.querySelector(".caption-number") || {}).textContent || ""})),
+    tools: [...content.querySelectorAll(".diffred-figure-tools")].map(t => ({
+      label: t.dataset.figure, number: t.dataset.number,
+      links: [...t.querySelectorAll("a.figure-download")].map(a => ({kind: a.textContent.trim(), href: a.href})),
+      plain: (t.querySelector(".cite-plain") || {}).textContent || "",
+      bibtex: (t.querySelector(".cite-bibtex") || {}).textContent || ""})),
   };
 }
 """
@@ -244,6 +252,43 @@ def test_every_image_loads(visit, docname):
 @pytest.mark.parametrize("docname", CHAPTERS_WITH_FIGURES)
 def test_chapter_shows_a_figure(visit, docname):
     assert visit(docname).state["figures"] >= 1, f"{docname} shows no figure"
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("docname", PAGES)
+def test_every_figure_has_downloads_and_a_cite_block(visit, docname):
+    """Each numbered figure is followed by its tools block: same label, same number."""
+    state = visit(docname).state
+    figs = [f for f in state["figs"] if f["id"].startswith("fig-")]
+    assert [f["id"] for f in figs] == [t["label"] for t in state["tools"]], \
+        f"{docname}: figures {figs} and download blocks {state['tools']} do not pair up"
+    for fig, tools in zip(figs, state["tools"]):
+        caption_number = re.search(r"(\d+)", fig["number"])
+        assert caption_number and caption_number.group(1) == tools["number"], (fig, tools["number"])
+        assert [link["kind"] for link in tools["links"]] == ["PNG", "SVG", "CSV"]
+        assert f"Figure {tools['number']}:" in tools["plain"] and f"#{fig['id']}" in tools["plain"]
+        assert tools["bibtex"].startswith("@misc{") and "@inproceedings{nanda2023diffused" in tools["bibtex"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("docname", CHAPTERS_WITH_FIGURES)
+def test_download_links_deliver_real_files(visit, browser_context, docname):
+    """Fetch every download link of the page and check the bytes are what they claim."""
+    tools = visit(docname).state["tools"]
+    assert tools, f"{docname} has no figure downloads"
+    for block in tools:
+        for link in block["links"]:
+            response = browser_context.request.get(link["href"])
+            assert response.ok, f"{link['href']}: HTTP {response.status}"
+            body = response.body()
+            assert len(body) > 100, f"{link['href']} is (nearly) empty"
+            if link["kind"] == "PNG":
+                assert body.startswith(b"\x89PNG\r\n\x1a\n"), link["href"]
+            elif link["kind"] == "SVG":
+                assert b"<svg" in body[:2000], link["href"]
+            else:
+                header, *rows = body.decode().strip().splitlines()
+                assert "," in header and rows, f"{link['href']} has no data rows"
 
 
 @pytest.mark.browser

@@ -60,7 +60,28 @@ def main() -> None:
                   "Same images (Fashion-MNIST at 112 px), same model; probe accuracy from the batched probe on",
                   "the features each precision produced (subset seeds 1-3).", "",
                   ex.round(4).to_markdown(index=False), ""]
-    lines += ["## GPU", "", "Not yet measured: no GPU was lent to the sessions that wrote these numbers.", ""]
+    sw = HERE / "sweep.json"
+    if sw.exists():
+        w = json.loads(sw.read_text())
+        lines += ["## Sweeps: `diffred sweep` on a Dask LocalCluster against a sequential run", "",
+                  f"Measured {w['date']} on {w['machine']} (`bench_sweep.py`): the grid `{w['grid']}` at the "
+                  f"{w['scale']} scale ({w['jobs']} probe runs), each run from an empty cache, one after the other.", "",
+                  "| run | seconds | ratio to sequential |", "|---|---:|---:|",
+                  f"| sequential, one process | {w['sequential_seconds']:.1f} | 1.00 |",
+                  f"| `diffred sweep`, LocalCluster with {w['workers']} workers | {w['sweep_seconds']:.1f} | "
+                  f"{w['sweep_seconds'] / w['sequential_seconds']:.2f} |", "",
+                  f"Largest difference in any probe accuracy between the two: {w['max_accuracy_difference_points']:.2f} "
+                  "points (the runs use different thread counts per process, and floating-point sums depend on it; "
+                  "with equal thread counts the results are identical, as `tests/test_sweep.py` checks).", ""]
+    cpu_ips = float(ex.images_per_second.max()) if not ex.empty else None
+    batched = ref.get("batched logistic")
+    lines += ["## CPU and GPU side by side", "",
+              "| device | feature extraction (images/s) | probe grid, batched logistic (s) |", "|---|---:|---:|",
+              f"| CPU ({probes['machine']}) | {cpu_ips:.0f} | {batched:.1f} |" if cpu_ips and batched else
+              "| CPU | see above | see above |",
+              "| GPU | not yet measured | not yet measured |", "",
+              "No GPU was lent to the sessions that wrote these numbers. On a machine with one, "
+              "`bench_probes.py` measures the same rows there (the library picks CUDA when present).", ""]
     (HERE / "RESULTS.md").write_text("\n".join(lines))
     print((HERE / "RESULTS.md").read_text())
 

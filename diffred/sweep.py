@@ -142,9 +142,12 @@ def _worker_setup() -> None:
 def extract_task(cfg: RunConfig) -> dict:
     """Cache the train and test features of ``cfg``; returns where they came from."""
     _worker_setup()
-    from .experiments import features_of
+    from .features import load_features
+    from .models import load_encoder
     t0 = time.perf_counter()
-    tr, te = features_of(cfg)
+    enc = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
+    tr = load_features(cfg, "train", progress=False, encoder=enc)
+    te = load_features(cfg, "test", progress=False, encoder=enc)
     return {"n_train": int(tr.X.shape[0]), "n_test": int(te.X.shape[0]),
             "seconds": round(time.perf_counter() - t0, 2), "pid": os.getpid()}
 
@@ -169,6 +172,13 @@ def plan(jobs: list[Job]) -> tuple[list[Job], list[Job]]:
     return done, todo
 
 
+def worker_threads(n_workers: int) -> int:
+    """Torch/BLAS threads per LocalCluster worker: an even share of the cores. Floating-point
+    sums depend on the thread count, so a sequential run matches a sweep bit for bit when it
+    uses the same number (``OMP_NUM_THREADS``)."""
+    return max(1, (os.cpu_count() or 1) // max(1, n_workers))
+
+
 def local_cluster(n_workers: int | None = None, gpus: int | None = None):
     """A LocalCluster: one worker process per GPU when there are GPUs, else one per core,
     each with one task thread and an even share of the cores for torch."""
@@ -176,11 +186,11 @@ def local_cluster(n_workers: int | None = None, gpus: int | None = None):
     if gpus is None:
         import torch
         gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    cores = os.cpu_count() or 1
-    n = n_workers or (gpus or cores)
-    threads = str(max(1, cores // n))
+    n = n_workers or (gpus or os.cpu_count() or 1)
+    threads = str(worker_threads(n))
+    import logging
     return LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                        env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
+                        silence_logs=logging.CRITICAL, env={"OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
 
 
 def run(jobs: list[Job], client=None, retries: int = 3, progress: bool = True, log=print) -> pd.DataFrame:
@@ -188,7 +198,7 @@ def run(jobs: list[Job], client=None, retries: int = 3, progress: bool = True, l
     from distributed import as_completed
     done, todo = plan(jobs)
     log(f"{len(jobs)} probe runs in the grid: {len(done)} already in the cache, {len(todo)} to run")
-    rows = [{"job": j.label(), "status": "cached", "seconds": 0.0, "path": None} for j in done]
+    rows = [{"job": j.label(), "status": "cached", "seconds": 0.0, "path": str(_path(j))} for j in done]
     if not todo:
         return pd.DataFrame(rows)
     groups: dict[tuple, list[Job]] = {}
@@ -206,24 +216,38 @@ def run(jobs: list[Job], client=None, retries: int = 3, progress: bool = True, l
     from tqdm.auto import tqdm
     bar = tqdm(total=len(futures), desc="probe runs", unit="run", disable=not progress)
     t0 = time.perf_counter()
+    failed = []
     for fut in as_completed(list(futures)):
         job = futures[fut]
-        out = fut.result()  # a task that failed on every retry raises here, with its error
-        rows.append({"job": job.label(), "status": "computed", "seconds": out["seconds"], "path": out["path"]})
+        try:
+            out = fut.result()  # a task that failed on every retry raises here, with its error
+        except Exception as err:  # one bad job does not stop the others
+            failed.append(f"{job.label()}: {type(err).__name__}: {err}")
+            rows.append({"job": job.label(), "status": "failed", "seconds": None, "path": None})
+        else:
+            rows.append({"job": job.label(), "status": "computed", "seconds": out["seconds"], "path": out["path"]})
         bar.update(1)
     bar.close()
-    log(f"finished {len(futures)} probe runs in {time.perf_counter() - t0:.1f} s")
+    log(f"finished {len(futures) - len(failed)} of {len(futures)} probe runs in {time.perf_counter() - t0:.1f} s")
+    if failed:
+        raise RuntimeError(f"{len(failed)} probe run(s) failed (the others are cached; fix and run the "
+                           "sweep again to do only what is missing):\n  " + "\n  ".join(failed))
     return pd.DataFrame(rows)
 
 
 def run_sequential(jobs: list[Job], log=print) -> pd.DataFrame:
     """The same jobs one after another in this process (the reference for tests/benchmarks)."""
     done, todo = plan(jobs)
-    rows = [{"job": j.label(), "status": "cached", "seconds": 0.0, "path": None} for j in done]
+    rows = [{"job": j.label(), "status": "cached", "seconds": 0.0, "path": str(_path(j))} for j in done]
     for job in todo:
         out = curve_task(job.config, job.selector)
         rows.append({"job": job.label(), "status": "computed", "seconds": out["seconds"], "path": out["path"]})
     return pd.DataFrame(rows)
+
+
+def _path(job: Job) -> Path:
+    from .experiments import curve_path
+    return curve_path(job.config, _selector_arg(job.selector))
 
 
 def _digest(obj) -> str:

@@ -1,6 +1,7 @@
 """Shared fixtures: the book, built once per test session at smoke scale.
 
-``built_book`` executes every chapter listed in ``_toc.yml`` with ``DIFFRED_SCALE=smoke``
+``built_book`` first runs ``diffred sweep data/grids/default.yaml`` on a two-worker Dask
+LocalCluster, then executes every chapter listed in ``_toc.yml`` with ``DIFFRED_SCALE=smoke``
 (the library shrinks every run) and builds the HTML with the same flags as ``make book``
 (``-W -n --keep-going --all``: any warning fails), into a temporary folder so that a
 developer's ``_build/`` is left alone. Features are cached in ``$DIFFRED_CACHE`` (default
@@ -22,6 +23,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+#: The grid swept before the book is built (the chapters then read its results).
+SWEEP_GRID = REPO / "data" / "grids" / "default.yaml"
 #: Wall-clock limit for one smoke-scale book build (every chapter executed).
 BOOK_BUILD_TIMEOUT_S = 3600
 #: How much of the build log a failure message quotes.
@@ -78,6 +81,16 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env.setdefault("DIFFRED_CACHE", str(REPO / ".cache"))
     # Kernels and anything a chapter shells out to come from this environment.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    # The chapters' subset curves come from a sweep of the embedded-default grid on a
+    # two-worker Dask LocalCluster; the build then logs every curve it reads from the cache
+    # (test_sweep_feeds_the_book checks it read the sweep's results and recomputed none).
+    sweep = subprocess.run([str(Path(sys.executable).parent / "diffred"), "sweep", str(SWEEP_GRID),
+                            "--workers", "2", "--quiet", "--out", str(out / "sweep.csv")],
+                           env=env, cwd=REPO, capture_output=True, text=True, timeout=BOOK_BUILD_TIMEOUT_S)
+    (out / "sweep.log").write_text(sweep.stdout + sweep.stderr)
+    if sweep.returncode != 0:
+        pytest.fail(f"diffred sweep {SWEEP_GRID.name} failed:\n{_tail(sweep.stdout + sweep.stderr)}")
+    env["DIFFRED_CACHE_LOG"] = str(out / "cache.log")
     cmd = [_jupyter_book(), "build", "-W", "-n", "--keep-going", "--all",
            "--path-output", str(out), str(REPO)]
     log_path = out / "build.log"

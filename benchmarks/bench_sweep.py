@@ -56,7 +56,9 @@ def main() -> None:
     a, b = curves(seq_cache), curves(dask_cache)
     assert a.keys() == b.keys(), "the two runs produced different cache entries"
     gap = max(float((a[k].accuracy - b[k].accuracy).abs().max()) for k in a)
-    from diffred.sweep import load_grid
+    os.environ.pop("DIFFRED_SCALE", None)
+    os.environ.update({"DIFFRED_SCALE": "smoke"} if args.scale == "smoke" else {})
+    from diffred.sweep import load_grid  # the job count at the scale that ran
     result = {"date": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
               "machine": f"{platform.machine()}, {os.cpu_count()} cores", "grid": Path(args.grid).name,
               "scale": args.scale, "jobs": len(load_grid(args.grid)), "workers": args.workers,

@@ -70,6 +70,9 @@ def main() -> None:
                   f"| sequential, one process | {w['sequential_seconds']:.1f} | 1.00 |",
                   f"| `diffred sweep`, LocalCluster with {w['workers']} workers | {w['sweep_seconds']:.1f} | "
                   f"{w['sweep_seconds'] / w['sequential_seconds']:.2f} |", "",
+                  "The sweep's time includes starting the cluster and importing torch in every worker; on a",
+                  "machine whose cores one process already keeps busy (torch's threads), spreading the grid over",
+                  "processes does not pay. Sweeps are for more cores, more GPUs and more machines than one.", "",
                   f"Largest difference in any probe accuracy between the two: {w['max_accuracy_difference_points']:.2f} "
                   "points (the runs use different thread counts per process, and floating-point sums depend on it; "
                   "with equal thread counts the results are identical, as `tests/test_sweep.py` checks).", ""]

@@ -4,6 +4,7 @@
     diffred extract --model M --dataset D      cache the features of both splits
     diffred curve --model M --dataset D        subset curve from cached features
     diffred curve --features F.npz --out c.csv bring your own features
+    diffred train VARIANT --seeds 1,2          train a zoo model into data/models/
     diffred sweep GRID.yaml [--scheduler A]    many curves on Dask distributed, into the cache
     diffred run CHAPTER -p key=value ...       execute a chapter with other parameters
                                                (executed notebook + HTML in results/)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -281,6 +283,16 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from . import train
+    for seed in args.seeds:
+        cfg = train.variant_config(args.variant, seed=seed, **({"steps": args.steps} if args.steps else {}))
+        print(f"training {cfg.name()}: {json.dumps(dataclasses.asdict(cfg))}", flush=True)
+        model, info = train.train(cfg)
+        train.save(model, cfg, info, root=Path(args.out) if args.out else None)
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="diffred", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -314,6 +326,12 @@ def main(argv=None) -> int:
     p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; cuda fails early without a GPU")
     p.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
     p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("train", help="train one of the project's own model variants (data/models/)")
+    p.add_argument("variant", help="e.g. cnn_ce, cnn_adv, cnn_dropout50, cnn_decov, cnn_mrl, cnn_w64, cnn_up10, vit")
+    p.add_argument("--seeds", type=_ints, default=[1], help="training seeds, e.g. 1,2,3")
+    p.add_argument("--steps", type=int, help="override the shared step budget (tests use a few)")
+    p.add_argument("--out", help="folder for weights and cards (default: data/models/)")
+    p.set_defaults(fn=cmd_train)
     p = sub.add_parser("sweep", help="a grid of models x datasets x selectors on Dask (LocalCluster or --scheduler)")
     p.add_argument("grid", help="YAML grid file, e.g. data/grids/default.yaml")
     p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786 "

@@ -108,7 +108,8 @@ class RunConfig:
             n_train=min(self.n_train or lim["n_train"], lim["n_train"]),
             n_test=min(self.n_test or lim["n_test"], lim["n_test"]),
             seeds=self.seeds[: lim["seeds"]],
-            image_size=min(self.image_size or lim["image_size"], lim["image_size"]),
+            # None (the model's own size) stays None: the zoo's 28 px models are small already
+            image_size=None if self.image_size is None else min(self.image_size, lim["image_size"]),
         )
 
     def to_dict(self) -> dict:

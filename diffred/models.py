@@ -23,7 +23,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-LAYERS = ("penultimate",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,8 +69,11 @@ class Encoder:
     layer: str = "penultimate"
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Penultimate features ``(n, width)`` of a preprocessed batch ``x (n, 3, H, W)``."""
-        return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        """Features ``(n, width)`` of a preprocessed batch ``x (n, 3, H, W)``: the penultimate
+        layer, or the output of the module named ``layer`` averaged over space (or tokens)."""
+        if self.layer == "penultimate":
+            return self.model.forward_head(self.model.forward_features(x), pre_logits=True)
+        return layer_output(self.model, self.layer, x)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -104,9 +106,58 @@ class Encoder:
         return (x - mean) / std
 
 
+class _Stop(Exception):
+    pass
+
+
+def _pool(out) -> torch.Tensor:
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    if out.ndim == 4:  # (n, C, H, W): average over space
+        return out.mean((2, 3))
+    if out.ndim == 3:  # (n, tokens, D): average over tokens
+        return out.mean(1)
+    if out.ndim == 2:
+        return out
+    raise ValueError(f"cannot pool a layer output of shape {tuple(out.shape)}")
+
+
+def layer_output(model: torch.nn.Module, layer: str, x: torch.Tensor) -> torch.Tensor:
+    """The pooled output of submodule ``layer`` for input ``x``; the forward pass stops there."""
+    module = model.get_submodule(layer)
+    caught = {}
+
+    def hook(_mod, _inp, out):
+        caught["out"] = _pool(out)
+        raise _Stop
+
+    handle = module.register_forward_hook(hook)
+    try:
+        model.forward_features(x)
+    except _Stop:
+        pass
+    finally:
+        handle.remove()
+    if "out" not in caught:
+        raise ValueError(f"layer {layer!r} is not reached by the model's forward_features")
+    return caught["out"]
+
+
+def probe_layers(model: torch.nn.Module) -> list[str]:
+    """The layers worth probing, input to output: timm's ``blocks.<i>`` stages, or the zoo's
+    ``stage<i>``, then ``penultimate``."""
+    names = [n for n, _ in model.named_children()]
+    if "blocks" in names:
+        out = [f"blocks.{i}" for i in range(len(model.blocks))]
+    else:
+        out = [n for n in names if n.startswith("stage")]
+    return out + ["penultimate"]
+
+
 def available_models() -> list[str]:
-    """The built-in encoder names (any timm name or checkpoint path works too)."""
-    return sorted(BUILTIN)
+    """The built-in encoder names and the committed zoo models (any timm name or checkpoint
+    path works too)."""
+    from .zoo import zoo_names
+    return sorted(BUILTIN) + zoo_names()
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -236,13 +287,30 @@ def load_encoder(name: str, arch: str | None = None, pretrained: bool = True,
     ``arch`` is the timm architecture of a checkpoint file (required for a path).
     ``pretrained=False`` gives a timm model with random weights (torch seed 0).
     """
-    if layer not in LAYERS:
-        raise ValueError(f"layer {layer!r} not supported; choose one of {LAYERS}")
-    return _load_cached(str(name), arch, bool(pretrained))
+    enc = _load_cached(str(name), arch, bool(pretrained))
+    if layer == "penultimate":
+        return enc
+    choices = probe_layers(enc.model)
+    if layer not in dict(enc.model.named_modules()) or not layer:
+        raise ValueError(f"layer {layer!r} is not a module of {enc.name}; probe one of {', '.join(choices)} "
+                         "(or any submodule name of the network)")
+    with torch.inference_mode():
+        dummy = torch.zeros(2, 3, enc.native_size, enc.native_size)
+        width = int(layer_output(enc.model, layer, dummy).shape[1])
+    return dataclasses.replace(enc, layer=layer, width=width)
 
 
 @lru_cache(maxsize=8)
 def _load_cached(name: str, arch: str | None, pretrained: bool) -> Encoder:
+    from . import zoo
+    if name in zoo.zoo_names():
+        model, card = zoo.load_zoo_model(name)
+        model.eval().requires_grad_(False)
+        cfg = card["config"]
+        return Encoder(name=name, arch=f"zoo:{cfg['arch']}", model=model, width=int(cfg["width"]),
+                       mean=zoo.ZOO_MEAN, std=zoo.ZOO_STD, interpolation="bilinear",
+                       native_size=zoo.NATIVE_SIZE, source=f"diffred zoo ({card['summary']})",
+                       licence="MIT (trained by this project)", weights_sha256=card["sha256"])
     if name in BUILTIN:
         spec = BUILTIN[name]
         model = _timm_create(spec.arch, pretrained=False)

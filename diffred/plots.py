@@ -233,3 +233,87 @@ def robustness_curves(curves: pd.DataFrame, ax=None):
     axes[0, 0].set_ylabel("test accuracy")
     fig.tight_layout()
     return fig
+
+
+def _variant_palette(variants) -> dict:
+    return dict(zip(variants, sns.color_palette("tab20", len(variants))))
+
+
+def variant_curves(summary: pd.DataFrame):
+    """Accuracy ratio vs fraction, one line per pre-training variant, one panel per task."""
+    datasets = list(dict.fromkeys(summary.dataset))
+    variants = sorted(summary.variant.unique())
+    colors = _variant_palette(variants)
+    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 4.0), squeeze=False, sharey=True)
+    for axis, ds in zip(axes[0], datasets):
+        for v in variants:
+            g = summary[(summary.dataset == ds) & (summary.variant == v)].sort_values("fraction")
+            style = "-" if v in ("cnn_ce", "cnn_adv", "cnn_mrl", "cnn_up10", "vit") else ":"
+            axis.plot(g.fraction, g.ratio, style, marker="o", ms=2, lw=1.4 if style == "-" else 1,
+                      color=colors[v], label=v)
+        axis.set_xscale("log")
+        axis.axhline(0.9, color="k", lw=0.6, ls="-.")
+        axis.set_title(short(ds), fontsize="small")
+        axis.set_xlabel("fraction of penultimate neurons (log scale)", fontsize="small")
+    axes[0, 0].set_ylabel("accuracy / full-layer accuracy")
+    axes[0, -1].legend(fontsize="xx-small", ncol=2, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def variant_redundancy(table: pd.DataFrame, metric: str = "ratio_small"):
+    """``metric`` per variant and task: a dot per training seed, a bar for their mean."""
+    fig, axis = plt.subplots(figsize=(9.5, 4.2))
+    order = sorted(table.variant.unique())
+    sns.barplot(table, x="variant", y=metric, hue="dataset", order=order, errorbar=None, alpha=0.45, ax=axis)
+    sns.stripplot(table, x="variant", y=metric, hue="dataset", order=order, dodge=True, size=4,
+                  legend=False, ax=axis, edgecolor="k", linewidth=0.3)
+    axis.set_xticks(axis.get_xticks())
+    axis.set_xticklabels(axis.get_xticklabels(), rotation=40, ha="right", fontsize="small")
+    axis.set_ylabel(f"{metric} (mean accuracy ratio, 1-20% of neurons)")
+    axis.set_xlabel("")
+    lo = float(table[metric].min())
+    axis.set_ylim(max(0.0, lo - 0.05), 1.02)
+    axis.legend(fontsize="x-small", title=None)
+    fig.tight_layout()
+    return fig
+
+
+def width_effect(table: pd.DataFrame, metric: str = "ratio_small"):
+    """(a) ``metric`` and (b) full-layer accuracy against the penultimate width."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.9))
+    m = table.groupby(["dataset", "width"], as_index=False).agg(
+        r=(metric, "mean"), r_sd=(metric, "std"), full=("full_accuracy", "mean"))
+    for ds, g in m.groupby("dataset"):
+        a.errorbar(g.width, g.r, yerr=g.r_sd.fillna(0), marker="o", ms=3, capsize=2, label=short(ds))
+        b.plot(g.width, g.full, marker="o", ms=3, label=short(ds))
+    for axis in (a, b):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("penultimate width K (log scale)")
+        axis.legend(fontsize="x-small")
+    a.set_ylabel(metric)
+    b.set_ylabel("full-layer probe accuracy")
+    a.set_title("(a) diffused redundancy", fontsize="small")
+    b.set_title("(b) accuracy of the whole layer", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def layer_redundancy(tables: pd.DataFrame):
+    """(a) full-layer accuracy and (b) ``ratio_small`` and DR(0.9) per layer, per model."""
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.9))
+    for model, g in tables.groupby("model", sort=False):
+        g = g.sort_values("depth")
+        x = np.arange(len(g))
+        label = short(model)
+        a.plot(x, g.full_accuracy, marker="o", ms=3, label=label)
+        line, = b.plot(x, g.ratio_small, marker="o", ms=3, label=f"{label}: ratio_small")
+        b.plot(x, g.dr_closest, marker="s", ms=3, ls=":", color=line.get_color(), label=f"{label}: DR(0.9)")
+    for axis in (a, b):
+        axis.set_xlabel("layer (input to output; last = penultimate)")
+        axis.legend(fontsize="x-small")
+    a.set_ylabel("probe accuracy on the whole layer")
+    b.set_ylabel("ratio_small / DR(0.9)")
+    b.set_ylim(-0.05, 1.05)
+    fig.tight_layout()
+    return fig

@@ -57,7 +57,7 @@ def toc_docnames(toc_path: Path = REPO / "_toc.yml") -> list[str]:
 PAGES = toc_docnames()
 #: Pages that must show at least one figure and one glued value.
 CHAPTERS_WITH_FIGURES = ["chapters/01_setup", "chapters/02_random_subsets", "chapters/09_cost",
-                         "chapters/10_rerun"]
+                         "chapters/10_rerun", "chapters/11_pretraining", "chapters/12_layers"]
 #: Pages that must hold math (others are checked only if they have some).
 PAGES_WITH_MATH = ["chapters/index", "chapters/02_random_subsets"]
 

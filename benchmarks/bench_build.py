@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -23,7 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def build(cache: Path, out: Path) -> float:
+EXECUTED = re.compile(r"chapters/(\w+)\.md: Executed notebook in ([\d.]+) seconds")
+
+
+def build(cache: Path, out: Path) -> tuple[float, dict]:
+    """Seconds for one build, and the seconds MyST-NB reports per executed chapter."""
     env = {**os.environ, "DIFFRED_CACHE": str(cache)}
     env.pop("DIFFRED_SCALE", None)
     jb = Path(sys.executable).parent / "jupyter-book"
@@ -33,7 +38,8 @@ def build(cache: Path, out: Path) -> float:
     sec = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"book build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return sec
+    chapters = {name: float(t) for name, t in EXECUTED.findall(proc.stdout + proc.stderr)}
+    return sec, chapters
 
 
 def main() -> None:
@@ -47,17 +53,18 @@ def main() -> None:
     path = REPO / "benchmarks" / "build.json"
     if args.warm_only:
         build(cache, out)
-        warm = build(cache, out)
+        warm, _ = build(cache, out)
         result = json.loads(path.read_text())
         result.update({"warm_seconds": round(warm, 1), "warm_date": time.strftime("%Y-%m-%d %H:%M")})
         path.write_text(json.dumps(result, indent=1))
         print(result)
         return
     shutil.rmtree(cache, ignore_errors=True)
-    cold = build(cache, out)
-    warm = build(cache, out)
+    cold, cold_chapters = build(cache, out)
+    warm, warm_chapters = build(cache, out)
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-              "cold_seconds": round(cold, 1), "warm_seconds": round(warm, 1)}
+              "cold_seconds": round(cold, 1), "warm_seconds": round(warm, 1),
+              "chapters": {c: {"cold": cold_chapters.get(c), "warm": warm_chapters.get(c)} for c in cold_chapters}}
     path.write_text(json.dumps(result, indent=1))
     print(result)
 

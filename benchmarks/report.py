@@ -26,6 +26,12 @@ def main() -> None:
                   "| cache | seconds | minutes |", "|---|---:|---:|",
                   f"| cold (empty `DIFFRED_CACHE`) | {b['cold_seconds']:.0f} | {b['cold_seconds'] / 60:.1f} |",
                   f"| warm (second build) | {b['warm_seconds']:.0f} | {b['warm_seconds'] / 60:.1f} |", ""]
+        if b.get("chapters"):
+            lines += ["Execution time per chapter, as MyST-NB reports it (seconds):", "",
+                      "| chapter | cold | warm |", "|---|---:|---:|"]
+            lines += [f"| {c} | {t['cold']:.0f} | {t['warm']:.0f} |" for c, t in b["chapters"].items()
+                      if t.get("cold") is not None and t.get("warm") is not None]
+            lines += [""]
         if "warm_date" in b:
             lines += [f"The warm time was measured again on {b['warm_date']}, after the cost and robustness",
                       "chapters started caching their results (the cold time predates that change, which only",

@@ -48,6 +48,13 @@ def cmd_list(args) -> int:
     print("models (built-in; any timm name or a checkpoint path also works):")
     for name, spec in BUILTIN.items():
         print(f"  {name:28s} {spec.description}")
+    from .zoo import read_card, zoo_names
+    names = zoo_names()
+    if names:
+        print("the project's own models (data/models/, trained with `diffred train`):")
+        for name in names:
+            card = read_card(name)
+            print(f"  {name:28s} {card['summary']}; upstream accuracy {100 * card['upstream_accuracy']:.1f}%")
     print("datasets (or the path of an image folder):")
     for name in available_datasets():
         print(f"  {name:28s} {'offline' if name in OFFLINE else 'torchvision download (internet)'}")

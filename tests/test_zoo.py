@@ -148,3 +148,12 @@ def test_every_variant_is_committed_and_loads_offline(monkeypatch):
     adv = [zoo.read_card(n) for n in names if n.startswith("cnn_adv")]
     ref = [zoo.read_card(n) for n in names if n.startswith("cnn_ce_")]
     assert all(c["robust_accuracy"] is not None for c in adv + ref)
+
+
+def test_cli_train(tmp_path, capsys):
+    from diffred import cli
+    assert cli.main(["train", "cnn_w16", "--seeds", "4", "--steps", "3", "--out", str(tmp_path)]) == 0
+    card = zoo.read_card("cnn_w16_s4", tmp_path)
+    assert card["config"]["steps"] == 3 and card["config"]["width"] == 16
+    assert cli.main(["train", "cnn_huge"]) == 2
+    assert "unknown variant 'cnn_huge'" in capsys.readouterr().err

@@ -770,19 +770,20 @@ def width_trend(table: pd.DataFrame, metric: str = "ratio_small") -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def pretraining_study(models, datasets, selectors=("random",), cka_dataset: str | None = None,
+def pretraining_study(models, datasets, first_for=(), cka_dataset: str | None = None,
                       n_cka: int = 1000, **overrides) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """Subset curves of every zoo model on every dataset (each selector), the redundancy
-    table joined with the model cards, and CKA of random subsets on ``cka_dataset``."""
+    """Subset curves of every zoo model on every dataset, the redundancy table of the random
+    subsets joined with the model cards, and CKA of random subsets on ``cka_dataset``.
+    Models in ``first_for`` are also probed on their first-k neurons, in the same probe run
+    (rows with ``selector == "first"``)."""
     cards = zoo_cards(models)
     frames = []
-    for sel in selectors:
-        for m in models:
-            for ds in datasets:
-                cfg = RunConfig(model=m, dataset=ds, image_size=None, **overrides).scaled()
-                frames.append(subset_curve(cfg, selector=sel))
+    for m in models:
+        for ds in datasets:
+            cfg = RunConfig(model=m, dataset=ds, image_size=None, **overrides).scaled()
+            frames.append(subset_curve(cfg, selector=["random", "first"] if m in first_for else "random"))
     curves = pd.concat(frames, ignore_index=True)
-    table = redundancy(curves).merge(cards, on="model")
+    table = redundancy(curves[curves.selector == "random"]).merge(cards, on="model")
     cka = pd.DataFrame()
     if cka_dataset:
         cka = pd.concat([cka_curves(RunConfig(model=m, dataset=cka_dataset, image_size=None, **overrides).scaled(),

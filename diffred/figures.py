@@ -97,12 +97,11 @@ def _tidy(data) -> pd.DataFrame:
 FIGURE_DIRECTIVE = re.compile(r"^```\{(?:glue:figure|figure)\}", re.M)
 
 
-def figures_before(page: str, root: Path | None = None) -> int:
-    """How many numbered figures the book's pages before ``page`` hold (``_toc.yml`` order);
-    0 for a page that is not in the book."""
+def toc_pages(root: Path | None = None) -> list[str]:
+    """Every page of the book in reading order (``_toc.yml``): the root, then the chapters'
+    files, as paths without suffix (``chapters/02_random_subsets``)."""
     import yaml
-    root = Path(root or PROJECT_ROOT)
-    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    toc = yaml.safe_load((Path(root or PROJECT_ROOT) / "_toc.yml").read_text())
     names = [toc["root"]]
 
     def walk(entries):
@@ -114,15 +113,19 @@ def figures_before(page: str, root: Path | None = None) -> int:
     walk(toc.get("chapters"))
     for part in toc.get("parts") or []:
         walk(part.get("chapters"))
+    return [str(Path(name).with_suffix("")) for name in names]
+
+
+def figures_before(page: str, root: Path | None = None) -> int:
+    """How many numbered figures the book's pages before ``page`` hold (``_toc.yml`` order);
+    0 for a page that is not in the book."""
+    root = Path(root or PROJECT_ROOT)
+    names = toc_pages(root)
     stems = [Path(n).name for n in names]
     if page not in stems:
         return 0
-    count = 0
-    for name in names[: stems.index(page)]:
-        src = root / f"{name}.md"
-        if src.is_file():
-            count += len(FIGURE_DIRECTIVE.findall(src.read_text()))
-    return count
+    return sum(len(FIGURE_DIRECTIVE.findall((root / f"{name}.md").read_text()))
+               for name in names[: stems.index(page)] if (root / f"{name}.md").is_file())
 
 
 class Published:

@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import yaml
 
 #: Every test here needs the built book (see conftest.py), hence slow.
 pytestmark = pytest.mark.slow
@@ -39,19 +38,8 @@ PAGE_TIMEOUT_MS = 30_000
 
 def toc_docnames(toc_path: Path = REPO / "_toc.yml") -> list[str]:
     """Every page of the book, in reading order: the root, then the chapters' files."""
-    toc = yaml.safe_load(toc_path.read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-
-    walk(toc.get("chapters"))
-    for part in toc.get("parts") or []:
-        walk(part.get("chapters"))
-    return [str(Path(name).with_suffix("")) for name in names]
+    from diffred.figures import toc_pages
+    return toc_pages(toc_path.parent)
 
 
 PAGES = toc_docnames()

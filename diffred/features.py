@@ -168,6 +168,11 @@ def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
+#: Images per forward pass. On 2 CPU cores EfficientNet-Lite0 at 112 px ran ~17% faster with
+#: batches of 64 than of 128 (three alternating runs of 4,096 images; identical features).
+BATCH_SIZE = {"cpu": 64, "cuda": 128}
+
+
 def _autocast(device: torch.device, precision: str):
     if precision in ("float32", "float32-plain"):
         return contextlib.nullcontext()
@@ -194,9 +199,10 @@ def _run_encoder(encoder: Encoder, data: ImageData, start: int, stop: int, image
 
 
 def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
-            batch_size: int = 128, progress: bool = True, force: bool = False) -> Features:
+            batch_size: int | None = None, progress: bool = True, force: bool = False) -> Features:
     """Features of ``data`` under ``key``: read from the cache, or computed (resuming any
-    finished chunks of an interrupted run) and cached."""
+    finished chunks of an interrupted run) and cached. ``batch_size`` defaults to
+    :data:`BATCH_SIZE` for the device (the features do not depend on it)."""
     path = feature_path(key)
     if not force:
         cached = read_cache(path, key)
@@ -204,6 +210,7 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
             meta = json.loads(path.with_suffix(".json").read_text())
             return Features(cached[0], cached[1], list(data.classes), meta)
     dev = resolve_device(device)
+    batch_size = batch_size or BATCH_SIZE[dev.type if dev.type in BATCH_SIZE else "cuda"]
     model = encoder.model.to(dev)
     precision = key["precision"]
     if precision != "float32":

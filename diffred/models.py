@@ -90,9 +90,9 @@ class Encoder:
         if x.dtype != torch.uint8:
             raise TypeError(f"images must be uint8 (0-255), got {x.dtype}")
         if x.ndim == 3:
-            x = x[:, None].expand(-1, 3, -1, -1)
+            x = x[:, None]  # grey: resized as one channel, repeated to three after (same values, a third of the work)
         elif x.ndim == 4 and x.shape[-1] in (1, 3):
-            x = x.permute(0, 3, 1, 2).expand(-1, 3, -1, -1)
+            x = x.permute(0, 3, 1, 2)
         else:
             raise ValueError(f"images must be (n, H, W) or (n, H, W, 3), got shape {tuple(x.shape)}")
         x = x.float().div_(255.0)
@@ -101,6 +101,7 @@ class Encoder:
             mode = self.interpolation if self.interpolation in ("bilinear", "bicubic") else "bilinear"
             x = F.interpolate(x, size=(size, size), mode=mode, antialias=size < x.shape[-1],
                               align_corners=False).clamp_(0.0, 1.0)
+        x = x.expand(-1, 3, -1, -1)
         mean = torch.tensor(self.mean).view(1, 3, 1, 1)
         std = torch.tensor(self.std).view(1, 3, 1, 1)
         return (x - mean) / std

@@ -63,6 +63,21 @@ def _jupyter_book() -> str:
     return str(exe)
 
 
+def book_env() -> dict:
+    """The environment the test suite builds the book in (smoke scale)."""
+    env = os.environ.copy()
+    env["DIFFRED_SCALE"] = "smoke"
+    env.setdefault("DIFFRED_CACHE", str(REPO / ".cache"))
+    # Kernels and anything a chapter shells out to come from this environment.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    return env
+
+
+def book_command(out: Path) -> list[str]:
+    """``make book``'s build command, into ``out``."""
+    return [_jupyter_book(), "build", "-W", "-n", "--keep-going", "--all", "--path-output", str(out), str(REPO)]
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The HTML folder of the book (``.../_build/html``), built once per session."""
@@ -76,11 +91,7 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     _ensure_mathjax()
     out = tmp_path_factory.mktemp("book")
-    env = os.environ.copy()
-    env["DIFFRED_SCALE"] = "smoke"
-    env.setdefault("DIFFRED_CACHE", str(REPO / ".cache"))
-    # Kernels and anything a chapter shells out to come from this environment.
-    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env = book_env()
     # The chapters' subset curves come from a sweep of the embedded-default grid on a
     # two-worker Dask LocalCluster; the build then logs every curve it reads from the cache
     # (test_sweep_feeds_the_book checks it read the sweep's results and recomputed none).
@@ -91,8 +102,7 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if sweep.returncode != 0:
         pytest.fail(f"diffred sweep {SWEEP_GRID.name} failed:\n{_tail(sweep.stdout + sweep.stderr)}")
     env["DIFFRED_CACHE_LOG"] = str(out / "cache.log")
-    cmd = [_jupyter_book(), "build", "-W", "-n", "--keep-going", "--all",
-           "--path-output", str(out), str(REPO)]
+    cmd = book_command(out)
     log_path = out / "build.log"
     try:
         proc = subprocess.run(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE,

@@ -75,6 +75,19 @@ def test_digits_and_mnist5k_load():
     assert len(m) == 100 and m.images.shape[1:] == (28, 28)
 
 
+def test_builtin_splits_are_decoded_once_and_read_only():
+    a, b = load_dataset("mnist5k", "train"), load_dataset("mnist5k", "train")
+    assert a.images is b.images and a.labels is b.labels  # one decode per process
+    with pytest.raises(ValueError, match="read-only"):
+        a.images[0, 0, 0] = 1  # nobody can change what the next caller gets
+    with pytest.raises(ValueError, match="read-only"):
+        a.labels[0] = 3
+    a.classes.append("not a class")
+    assert load_dataset("mnist5k", "train").classes == [str(i) for i in range(10)]
+    held = load_dataset("fashion_mnist_heldout", "test")
+    assert len(held) == 5000 and set(np.unique(held.labels)) == {0, 1, 2, 3, 4}
+
+
 def test_image_folder(tmp_path):
     from PIL import Image
     rng = np.random.default_rng(0)

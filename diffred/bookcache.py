@@ -68,10 +68,17 @@ def figure_files_digest(folder: Path) -> str:
     return h.hexdigest()
 
 
+def settings() -> dict:
+    """The environment variables that change what a chapter computes, and the cache folder."""
+    from .config import cache_dir
+    env = {k: os.environ.get(k) for k in ENV_VARS}
+    env["resolved cache"] = str(cache_dir().resolve())
+    return env
+
+
 def inputs_digest(root: Path) -> dict:
     """Everything outside a chapter's code cells that its outputs depend on, hashed per part
     (so a mismatch can be reported by name)."""
-    from .config import cache_dir
     from .datasets import FASHION_DIR
     from .figures import figure_dir
 
@@ -81,9 +88,7 @@ def inputs_digest(root: Path) -> dict:
         _hash_tree(h, root, rel)
         parts[rel] = h.hexdigest()
     parts["figure numbering"] = hashlib.sha256(json.dumps(_figure_numbering(root)).encode()).hexdigest()
-    env = {k: os.environ.get(k) for k in ENV_VARS}
-    env["resolved cache"] = str(cache_dir().resolve())
-    parts["settings"] = hashlib.sha256(json.dumps(env, sort_keys=True).encode()).hexdigest()
+    parts["settings"] = hashlib.sha256(json.dumps(settings(), sort_keys=True).encode()).hexdigest()
     versions = {"python": sys.version}
     for p in PACKAGES:
         try:
@@ -106,7 +111,14 @@ def stale_parts(cache: Path, root: Path) -> list[str]:
         before = json.loads((cache / STAMP).read_text())
     except (OSError, ValueError):
         return sorted(now)
-    return sorted(k for k in now if before.get(k) != now[k])
+    if not isinstance(before, dict):
+        return sorted(now)
+    changed = sorted(k for k in now if before.get(k) != now[k])
+    if "settings" in changed and isinstance(before.get("settings values"), dict):
+        old, new = before["settings values"], settings()
+        names = sorted(k for k in new if old.get(k) != new[k])
+        changed[changed.index("settings")] = f"settings ({', '.join(names)})" if names else "settings"
+    return changed
 
 
 def invalidate(cache: Path, root: Path) -> list[str]:
@@ -121,7 +133,8 @@ def record(cache: Path, root: Path) -> None:
     """Store the inputs' hash beside the execution cache (after a successful build)."""
     from .features import atomic_write_text
     cache.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(cache / STAMP, json.dumps(inputs_digest(root), indent=1, sort_keys=True))
+    record = {**inputs_digest(root), "settings values": settings()}  # the values, to name what changed
+    atomic_write_text(cache / STAMP, json.dumps(record, indent=1, sort_keys=True))
 
 
 def _cache_path(app) -> Path | None:

@@ -39,33 +39,21 @@ PACKAGES = ("torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "p
 SUFFIXES_SKIPPED = (".pyc",)
 
 
-def _hash_tree(h, root: Path, rel: str) -> None:
-    path = root / rel
+def _files_digest(base: Path, path: Path) -> str:
+    """sha256 over the names (relative to ``base``) and contents of the file ``path`` or of
+    every file under the folder ``path`` (nothing when it does not exist)."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    h = hashlib.sha256()
     for f in files:
         if f.suffix in SUFFIXES_SKIPPED or "__pycache__" in f.parts:
             continue
-        h.update(f"{f.relative_to(root)}\0".encode())
+        h.update(f"{f.relative_to(base)}\0".encode())
         h.update(hashlib.sha256(f.read_bytes()).digest())
-
-
-def _figure_numbering(root: Path) -> list:
-    from .figures import FIGURE_DIRECTIVE, toc_pages
-    out = []
-    for page in toc_pages(root):
-        f = root / f"{page}.md"
-        out.append([page, len(FIGURE_DIRECTIVE.findall(f.read_text())) if f.is_file() else 0])
-    return out
-
-
-def figure_files_digest(folder: Path) -> str:
-    """sha256 over the names and contents of the figure files the chapters wrote."""
-    h = hashlib.sha256()
-    if folder.is_dir():
-        for f in sorted(p for p in folder.rglob("*") if p.is_file()):
-            h.update(f"{f.relative_to(folder)}\0".encode())
-            h.update(hashlib.sha256(f.read_bytes()).digest())
     return h.hexdigest()
+
+
+def _json_digest(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
 def settings() -> dict:
@@ -80,26 +68,22 @@ def inputs_digest(root: Path) -> dict:
     """Everything outside a chapter's code cells that its outputs depend on, hashed per part
     (so a mismatch can be reported by name)."""
     from .datasets import FASHION_DIR
-    from .figures import figure_dir
+    from .figures import figure_counts, figure_dir
 
-    parts = {}
-    for rel in INPUT_PATHS:
-        h = hashlib.sha256()
-        _hash_tree(h, root, rel)
-        parts[rel] = h.hexdigest()
-    parts["figure numbering"] = hashlib.sha256(json.dumps(_figure_numbering(root)).encode()).hexdigest()
-    parts["settings"] = hashlib.sha256(json.dumps(settings(), sort_keys=True).encode()).hexdigest()
+    parts = {rel: _files_digest(root, root / rel) for rel in INPUT_PATHS}
+    parts["figure numbering"] = _json_digest(figure_counts(root))
+    parts["settings"] = _json_digest(settings())
     versions = {"python": sys.version}
     for p in PACKAGES:
         try:
             versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             versions[p] = None
-    parts["packages"] = hashlib.sha256(json.dumps(versions, sort_keys=True).encode()).hexdigest()
+    parts["packages"] = _json_digest(versions)
     system = [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(FASHION_DIR.glob("*"))] \
         if FASHION_DIR.is_dir() else []
-    parts["system datasets"] = hashlib.sha256(json.dumps(system).encode()).hexdigest()
-    parts["figure files"] = figure_files_digest(figure_dir())
+    parts["system datasets"] = _json_digest(system)
+    parts["figure files"] = _files_digest(figure_dir(), figure_dir())
     return parts
 
 

@@ -643,12 +643,12 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
     from .config import SMOKE_LIMITS, scale
 
     rows, curves = [], []
-    tr, te = features_of(base)
     # The base run (its own probe, its seeds) is one of the values of several choices: the
     # default L2 strength, the default probe, the default number of seeds. Probe it once
     # (cached like any curve) and reuse it wherever a choice's probe is that same probe.
     base_curve = subset_curve(base)
     base_probe = make_probe(base.probe, device=base.device)
+    tr, te = features_of(base)
 
     def probe_curve(est):
         if type(est) is type(base_probe) and est.get_params() == base_probe.get_params():

@@ -210,7 +210,7 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
             meta = json.loads(path.with_suffix(".json").read_text())
             return Features(cached[0], cached[1], list(data.classes), meta)
     dev = resolve_device(device)
-    batch_size = batch_size or BATCH_SIZE[dev.type if dev.type in BATCH_SIZE else "cuda"]
+    batch_size = batch_size or BATCH_SIZE.get(dev.type, BATCH_SIZE["cuda"])
     model = encoder.model.to(dev)
     precision = key["precision"]
     if precision != "float32":

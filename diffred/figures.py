@@ -116,16 +116,22 @@ def toc_pages(root: Path | None = None) -> list[str]:
     return [str(Path(name).with_suffix("")) for name in names]
 
 
+def figure_counts(root: Path | None = None) -> list[tuple[str, int]]:
+    """Every page of the book (``_toc.yml`` order) with the number of numbered figures it
+    holds; this is what Sphinx's book-wide figure numbers follow."""
+    root = Path(root or PROJECT_ROOT)
+    return [(name, len(FIGURE_DIRECTIVE.findall((root / f"{name}.md").read_text()))
+             if (root / f"{name}.md").is_file() else 0) for name in toc_pages(root)]
+
+
 def figures_before(page: str, root: Path | None = None) -> int:
     """How many numbered figures the book's pages before ``page`` hold (``_toc.yml`` order);
     0 for a page that is not in the book."""
-    root = Path(root or PROJECT_ROOT)
-    names = toc_pages(root)
-    stems = [Path(n).name for n in names]
+    counts = figure_counts(root)
+    stems = [Path(name).name for name, _ in counts]
     if page not in stems:
         return 0
-    return sum(len(FIGURE_DIRECTIVE.findall((root / f"{name}.md").read_text()))
-               for name in names[: stems.index(page)] if (root / f"{name}.md").is_file())
+    return sum(n for _, n in counts[: stems.index(page)])
 
 
 class Published:

@@ -20,12 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-from diffred.experiments import COST_METHODS as METHODS  # noqa: E402
+from diffred.analyses.cost import COST_METHODS as METHODS  # noqa: E402
 
 
 def one(method: str, n_train, seeds) -> None:
     from diffred.config import RunConfig
-    from diffred.experiments import probe_costs
+    from diffred.analyses.cost import probe_costs
     cfg = RunConfig(n_train=n_train, seeds=tuple(seeds))
     bench, per = probe_costs(cfg, methods=(method,))
     bench = bench[bench.method == method]

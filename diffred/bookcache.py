@@ -28,6 +28,10 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from .datasets import FASHION_DIR
+from .figures import figure_counts, figure_dir
+from .store import atomic_write_text, cache_dir, json_digest
+
 STAMP = "diffred-inputs.json"
 #: Files and folders (relative to the project root) whose content a chapter's outputs depend on.
 INPUT_PATHS = ("diffred", "data", "pyproject.toml", "CITATION.cff", "references.bib", "_toc.yml", "_config.yml")
@@ -52,13 +56,8 @@ def _files_digest(base: Path, path: Path) -> str:
     return h.hexdigest()
 
 
-def _json_digest(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
 def settings() -> dict:
     """The environment variables that change what a chapter computes, and the cache folder."""
-    from .config import cache_dir
     env = {k: os.environ.get(k) for k in ENV_VARS}
     env["resolved cache"] = str(cache_dir().resolve())
     return env
@@ -67,22 +66,20 @@ def settings() -> dict:
 def inputs_digest(root: Path) -> dict:
     """Everything outside a chapter's code cells that its outputs depend on, hashed per part
     (so a mismatch can be reported by name)."""
-    from .datasets import FASHION_DIR
-    from .figures import figure_counts, figure_dir
 
     parts = {rel: _files_digest(root, root / rel) for rel in INPUT_PATHS}
-    parts["figure numbering"] = _json_digest(figure_counts(root))
-    parts["settings"] = _json_digest(settings())
+    parts["figure numbering"] = json_digest(figure_counts(root))
+    parts["settings"] = json_digest(settings())
     versions = {"python": sys.version}
     for p in PACKAGES:
         try:
             versions[p] = metadata.version(p)
         except metadata.PackageNotFoundError:
             versions[p] = None
-    parts["packages"] = _json_digest(versions)
+    parts["packages"] = json_digest(versions)
     system = [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in sorted(FASHION_DIR.glob("*"))] \
         if FASHION_DIR.is_dir() else []
-    parts["system datasets"] = _json_digest(system)
+    parts["system datasets"] = json_digest(system)
     parts["figure files"] = _files_digest(figure_dir(), figure_dir())
     return parts
 
@@ -115,7 +112,6 @@ def invalidate(cache: Path, root: Path) -> list[str]:
 
 def record(cache: Path, root: Path) -> None:
     """Store the inputs' hash beside the execution cache (after a successful build)."""
-    from .features import atomic_write_text
     cache.mkdir(parents=True, exist_ok=True)
     record = {**inputs_digest(root), "settings values": settings()}  # the values, to name what changed
     atomic_write_text(cache / STAMP, json.dumps(record, indent=1, sort_keys=True))

@@ -21,7 +21,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PAPER_FRACTIONS, PAPER_SEEDS, PROJECT_ROOT, RunConfig
+from . import curves, sweep, train
+from .config import PAPER_FRACTIONS, PAPER_SEEDS, PROJECT_ROOT, RunConfig, check_fractions
+from .datasets import OFFLINE, available_datasets, check_images, load_dataset
+from .device import DEVICE_ENV, resolve_device
+from .figures import FIGURE_DIR_ENV, FIGURE_URL_ENV
+from .models import BUILTIN, CHECKPOINT_SUFFIXES, load_encoder
+from .store import atomic_write_text
+from .zoo import read_card, zoo_names
 
 
 def _floats(text: str) -> list[float]:
@@ -33,9 +40,8 @@ def _ints(text: str) -> list[int]:
 
 
 def _print_summary(curve) -> None:
-    from . import experiments
-    s = experiments.summarise(curve)
-    dr = experiments.dr_table(curve)
+    s = curves.summarise(curve)
+    dr = curves.dr_table(curve)
     for row in dr.itertuples():
         print(f"full-layer accuracy {row.full_accuracy:.4f}   DR(0.9) {row.dr_closest:.2f} "
               f"(closest ratio)  {row.dr_threshold:.2f} (threshold)")
@@ -43,12 +49,9 @@ def _print_summary(curve) -> None:
 
 
 def cmd_list(args) -> int:
-    from .datasets import OFFLINE, available_datasets
-    from .models import BUILTIN
     print("models (built-in; any timm name or a checkpoint path also works):")
     for name, spec in BUILTIN.items():
         print(f"  {name:28s} {spec.description}")
-    from .zoo import read_card, zoo_names
     names = zoo_names()
     if names:
         print("the project's own models (data/models/, trained with `diffred train`):")
@@ -68,8 +71,7 @@ def _config(args) -> RunConfig:
 
 
 def cmd_extract(args) -> int:
-    from .experiments import features_of
-    tr, te = features_of(_config(args))
+    tr, te = curves.features_of(_config(args))
     print(f"train {tr.X.shape}  test {te.X.shape}  ({tr.meta.get('images_per_second')} img/s)")
     return 0
 
@@ -91,15 +93,13 @@ def load_feature_file(path: str):
 
 
 def cmd_curve(args) -> int:
-    from . import experiments
     if args.features:
         Xtr, ytr, Xte, yte = load_feature_file(args.features)
-        curve = experiments.curve_from_features(Xtr, ytr, Xte, yte, args.fractions, args.seeds,
+        curve = curves.curve_from_features(Xtr, ytr, Xte, yte, args.fractions, args.seeds,
                                                 args.selector, args.probe, device=args.device)
     else:
-        curve = experiments.subset_curve(_config(args), selector=args.selector)
+        curve = curves.subset_curve(_config(args), selector=args.selector)
     if args.out:
-        from .features import atomic_write_text
         atomic_write_text(Path(args.out), curve.to_csv(index=False))
         print(f"wrote {len(curve)} rows to {args.out}")
     _print_summary(curve.assign(model=curve.get("model", "features"), dataset=curve.get("dataset", "features")))
@@ -166,9 +166,6 @@ def check_inputs(params: dict) -> None:
     """Fail before a kernel starts on inputs that would fail inside it: fractions out of
     range, a checkpoint that is not one (or does not fit its architecture), an image folder
     with fewer than two classes or unreadable images."""
-    from .config import check_fractions
-    from .datasets import check_images, load_dataset
-    from .models import CHECKPOINT_SUFFIXES, load_encoder
     if "fractions" in params:
         check_fractions(params["fractions"])
     for key in ("model", "models"):
@@ -227,8 +224,6 @@ def cmd_run(args) -> int:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from .features import DEVICE_ENV, resolve_device
-    from .figures import FIGURE_DIR_ENV, FIGURE_URL_ENV
     path = chapter_path(args.chapter)
     defaults = chapter_parameters(path)
     params = parse_parameters(args.p or [], defaults)
@@ -274,7 +269,6 @@ def cmd_run(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from . import sweep
     if args.dry_run:
         jobs = sweep.load_grid(args.grid)
         done, todo = sweep.plan(jobs)
@@ -284,14 +278,12 @@ def cmd_sweep(args) -> int:
         return 0
     table = sweep.sweep(args.grid, scheduler=args.scheduler, n_workers=args.workers, progress=not args.quiet)
     if args.out:
-        from .features import atomic_write_text
         atomic_write_text(Path(args.out), table.to_csv(index=False))
         print(f"wrote {args.out}")
     return 0
 
 
 def cmd_train(args) -> int:
-    from . import train
     for seed in args.seeds:
         cfg = train.variant_config(args.variant, seed=seed, **({"steps": args.steps} if args.steps else {}))
         print(f"training {cfg.name()}: {json.dumps(dataclasses.asdict(cfg))}", flush=True)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from pathlib import Path
+
+from .store import PROJECT_ROOT, cache_dir  # noqa: F401  (re-exported: the settings' home)
 
 # The paper's fraction grid (Fig. 1; authors' scripts), and the subset seeds 1-5.
 PAPER_FRACTIONS: tuple[float, ...] = (
@@ -22,22 +23,11 @@ PAPER_FRACTIONS: tuple[float, ...] = (
 )
 PAPER_SEEDS: tuple[int, ...] = (1, 2, 3, 4, 5)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 #: ``DIFFRED_SCALE=smoke`` shrinks every run (used by the test suite to build the book
 #: quickly). Anything else, or unset, means the published default scale.
 SCALE_ENV = "DIFFRED_SCALE"
 SMOKE_LIMITS = {"n_train": 1500, "n_test": 500, "seeds": 2, "image_size": 64}
-
-
-def cache_dir() -> Path:
-    """The cache root: ``$DIFFRED_CACHE`` if set, else ``<project>/.cache`` (git-ignored)."""
-    env = os.environ.get("DIFFRED_CACHE")
-    if env:
-        return Path(env).expanduser()
-    if (PROJECT_ROOT / "pyproject.toml").exists():
-        return PROJECT_ROOT / ".cache"
-    return Path.home() / ".cache" / "diffred"
 
 
 def scale() -> str:

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
-import os
 import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
-from .config import RunConfig, cache_dir
+from .config import RunConfig
 from .datasets import ImageData, dataset_identity, load_dataset
+from .device import autocast, resolve_device, resolved_precision
 from .models import Encoder, load_encoder
+from .store import atomic_write_bytes, atomic_write_text, feature_path, json_digest, sha256_file
 
 FORMAT_VERSION = 1
 CHUNK = 2048
@@ -44,34 +44,6 @@ class Features:
     y: np.ndarray
     classes: list[str]
     meta: dict
-
-
-DEVICE_ENV = "DIFFRED_DEVICE"
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """``"auto"`` -> ``$DIFFRED_DEVICE`` if set (``diffred run --device`` sets it), else CUDA
-    when present, else CPU. Asking for CUDA without one is an error."""
-    if device in ("auto", None):
-        device = os.environ.get(DEVICE_ENV) or "auto"
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise ValueError(f"device {device!r} unknown; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {device!r} requested but this machine has no CUDA GPU; "
-                           "use device='auto' or 'cpu'")
-    return dev
-
-
-def resolved_precision(precision: str, device: str = "auto") -> str:
-    """What ``precision`` means on this machine: ``"auto"`` is bfloat16 autocast on the CPU
-    and float16 autocast on CUDA. The resolved value goes into cache keys."""
-    if precision != "auto":
-        return precision
-    return "float16-autocast" if resolve_device(device).type == "cuda" else "bfloat16-autocast"
 
 
 def feature_key(encoder: Encoder, dataset: str, split: str, n: int | None, data_seed: int,
@@ -92,50 +64,6 @@ def feature_key(encoder: Encoder, dataset: str, split: str, n: int | None, data_
     }
 
 
-def key_digest(key: dict) -> str:
-    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
-
-
-def _safe(s: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in s)[-60:]
-
-
-def feature_path(key: dict, root: Path | None = None) -> Path:
-    """The one function that names a feature cache file."""
-    root = Path(root) if root is not None else cache_dir()
-    stem = f"{_safe(Path(key['dataset']).name)}_{key['split']}_{key['image_size']}px_{key_digest(key)[:16]}"
-    return root / "features" / _safe(key["model"]) / f"{stem}.npz"
-
-
-def atomic_write_bytes(path: Path, writer) -> None:
-    """Call ``writer(fileobj)`` on a temporary file beside ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            writer(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
     """Cached ``(X, y)`` if ``path`` holds a sound file for ``key``; ``None`` when absent.
     A damaged or mismatched file is reported with a warning, removed, and ``None`` returned."""
@@ -147,11 +75,11 @@ def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
         meta = json.loads(side.read_text())
         if meta.get("key") != key:
             problem = "its sidecar holds another key"
-        elif meta.get("sha256") != _sha256(path):
+        elif meta.get("sha256") != sha256_file(path):
             problem = "its checksum does not match (truncated or modified)"
         else:
             with np.load(path, allow_pickle=False) as z:
-                if str(z["key"]) != key_digest(key):
+                if str(z["key"]) != json_digest(key):
                     problem = "it holds another key"
                 else:
                     X, y = z["X"], z["y"]
@@ -173,13 +101,6 @@ def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
 BATCH_SIZE = {"cpu": 64, "cuda": 128}
 
 
-def _autocast(device: torch.device, precision: str):
-    if precision in ("float32", "float32-plain"):
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
-
-
 @torch.inference_mode()
 def _run_encoder(encoder: Encoder, data: ImageData, start: int, stop: int, image_size: int,
                  device: torch.device, precision: str, batch_size: int) -> np.ndarray:
@@ -192,7 +113,7 @@ def _run_encoder(encoder: Encoder, data: ImageData, start: int, stop: int, image
             x = x.pin_memory().to(device, non_blocking=True)
         if fast:
             x = x.contiguous(memory_format=torch.channels_last)
-        with _autocast(device, precision):
+        with autocast(device, precision):
             f = encoder.features(x)
         out.append(f.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, encoder.width), np.float32)
@@ -222,7 +143,6 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
     n = len(data)
     chunks = list(range(0, n, CHUNK))
     t0 = time.perf_counter()
-    from tqdm.auto import tqdm
     bar = tqdm(total=n, desc=f"features {key['model']}/{Path(key['dataset']).name}/{key['split']}",
                unit="img", disable=not progress, mininterval=10)
     parts = []
@@ -247,8 +167,8 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
     if not np.isfinite(X).all():
         raise FloatingPointError(f"non-finite features from {key['model']} on {key['dataset']}; "
                                  "try precision='float32'")
-    atomic_write_bytes(path, lambda fh: np.savez(fh, X=X, y=y, key=np.array(key_digest(key))))
-    meta = {"key": key, "shape": list(X.shape), "sha256": _sha256(path), "classes": list(data.classes),
+    atomic_write_bytes(path, lambda fh: np.savez(fh, X=X, y=y, key=np.array(json_digest(key))))
+    meta = {"key": key, "shape": list(X.shape), "sha256": sha256_file(path), "classes": list(data.classes),
             "source": data.source, "seconds": round(elapsed, 2), "device": str(dev),
             "images_per_second": round(n / elapsed, 1) if elapsed > 0 else None,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}

@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import PROJECT_ROOT
-from .features import atomic_write_bytes, atomic_write_text
+from .store import atomic_write_bytes, atomic_write_text
 
 FIGURE_DIR_ENV = "DIFFRED_FIGURE_DIR"
 FIGURE_URL_ENV = "DIFFRED_FIGURE_URL"
@@ -229,3 +229,11 @@ class FigureBook:
             "}",
         ])
         return plain, bib + "\n\n" + bibtex_entry(PAPER_KEY)
+
+
+def glue_all(values: dict) -> None:
+    """``myst_nb.glue(key, value, display=False)`` for every entry of an analysis's
+    ``quotes``: the chapter's one glue call."""
+    from myst_nb import glue
+    for key, value in values.items():
+        glue(key, value, display=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib
 from functools import lru_cache
 from pathlib import Path
 
@@ -23,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import zoo
+from .store import atomic_write_bytes, sha256_file
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,16 +160,7 @@ def probe_layers(model: torch.nn.Module) -> list[str]:
 def available_models() -> list[str]:
     """The built-in encoder names and the committed zoo models (any timm name or checkpoint
     path works too)."""
-    from .zoo import zoo_names
-    return sorted(BUILTIN) + zoo_names()
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+    return sorted(BUILTIN) + zoo.zoo_names()
 
 
 def builtin_weights_path(name: str) -> Path:
@@ -174,7 +168,6 @@ def builtin_weights_path(name: str) -> Path:
     spec = BUILTIN[name]
     if spec.package is None:
         raise ValueError(f"{name} is randomly initialised; it has no weight file")
-    import importlib
     try:
         mod = importlib.import_module(spec.package)
     except ImportError as err:
@@ -246,7 +239,6 @@ def save_checkpoint(encoder: "Encoder | torch.nn.Module", path: str | Path, nest
     """Save a model's weights the way training scripts commonly do: a state dict, optionally
     nested under ``nest`` and with every key prefixed (``"module."`` as DataParallel does);
     ``.safetensors`` paths are written with safetensors. Written atomically."""
-    from .features import atomic_write_bytes
     model = encoder.model if isinstance(encoder, Encoder) else encoder
     sd = {prefix + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     path = Path(path)
@@ -303,7 +295,6 @@ def load_encoder(name: str, arch: str | None = None, pretrained: bool = True,
 
 @lru_cache(maxsize=8)
 def _load_cached(name: str, arch: str | None, pretrained: bool) -> Encoder:
-    from . import zoo
     if name in zoo.zoo_names():
         model, card = zoo.load_zoo_model(name)
         model.eval().requires_grad_(False)

@@ -25,11 +25,11 @@ import math
 import numpy as np
 import torch
 
+from .device import compute_dtype, resolve_device
 from .subsets import Selection
 
 
 def _device(device) -> torch.device:
-    from .features import resolve_device
     return resolve_device(device or "auto")
 
 
@@ -118,25 +118,6 @@ def _basis_tensors(selection: Selection, dev: torch.device):
             mean = torch.as_tensor(b.mean, device=dev, dtype=torch.float32) if b.mean is not None else None
             out.append(("matrix", torch.as_tensor(b.matrix, device=dev, dtype=torch.float32), mean))
     return out
-
-
-def _cpu_has_bf16() -> bool:
-    try:
-        flags = open("/proc/cpuinfo").read()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def _compute_dtype(precision: str, dev: torch.device) -> torch.dtype:
-    """``"auto"``: bfloat16 where the hardware does bfloat16 products natively (CUDA with
-    bf16 support; CPUs with AVX512-BF16 or AMX), else float32."""
-    if precision == "float32":
-        return torch.float32
-    if precision == "bfloat16":
-        return torch.bfloat16
-    native = torch.cuda.is_bf16_supported() if dev.type == "cuda" else _cpu_has_bf16()
-    return torch.bfloat16 if native else torch.float32
 
 
 def _apply_basis_T(ZT: torch.Tensor, bt) -> torch.Tensor:
@@ -255,7 +236,7 @@ class LogisticProbe(_Params):
         total = steps_per_epoch * epochs
         lr0 = self.lr if self.lr is not None else (1e-2 if self.optimizer == "adam" else 0.1)
         step_size = self.lr_step or max(1, (10 if self.max_epochs == "auto" else int(self.max_epochs)) // 3)
-        dt = _compute_dtype(self.precision, dev)
+        dt = compute_dtype(self.precision, dev)
 
         # Rows are shuffled once, and each basis's view of the training set is computed once,
         # transposed to (size, n) and stacked with the other bases of the same size:

@@ -14,7 +14,7 @@ every entry of ``selectors`` with the block's other settings (any :class:`RunCon
 
 Each (model, dataset, sample) becomes a task chain on the cluster: one feature extraction,
 then every probe run that reads those features. Results go to the content-keyed cache the
-chapters read (:func:`diffred.experiments.subset_curve`), so what a sweep computed is what the
+chapters read (:func:`diffred.curves.subset_curve`), so what a sweep computed is what the
 book shows. Work already in the cache is skipped before anything is submitted (idempotent);
 a killed sweep restarts where it stopped (finished curves are cached; an interrupted
 extraction resumes from its last saved chunk); a task on a lost worker is retried on another
@@ -33,6 +33,10 @@ from pathlib import Path
 import pandas as pd
 
 from .config import RunConfig
+from .curves import SELECTORS, cached_curve, curve_path, subset_curve
+from .device import DEVICE_ENV
+from .features import load_features
+from .models import load_encoder
 
 BLOCK_KEYS = {"models", "datasets", "selectors"}
 CONFIG_KEYS = {f.name for f in dataclasses.fields(RunConfig)} - {"model", "dataset"}
@@ -69,7 +73,6 @@ def _selector(value):
 def expand(grid: dict, scaled: bool = True) -> list[Job]:
     """The jobs of a grid (a dict as in the module docstring), in order, without repeats.
     ``scaled`` applies ``DIFFRED_SCALE`` as the chapters do (:meth:`RunConfig.scaled`)."""
-    from .experiments import SELECTORS
     if not isinstance(grid, dict) or "blocks" not in grid:
         raise ValueError("a grid needs a 'blocks:' list (and optionally 'defaults:'); see diffred/sweep.py")
     defaults = grid.get("defaults") or {}
@@ -128,7 +131,6 @@ def _worker_setup() -> None:
     so cache keys match the chapters')."""
     import torch
 
-    from .features import DEVICE_ENV
     if torch.cuda.is_available() and torch.cuda.device_count() > 1 and not os.environ.get(DEVICE_ENV):
         try:
             from distributed import get_worker
@@ -142,8 +144,6 @@ def _worker_setup() -> None:
 def extract_task(cfg: RunConfig) -> dict:
     """Cache the train and test features of ``cfg``; returns where they came from."""
     _worker_setup()
-    from .features import load_features
-    from .models import load_encoder
     t0 = time.perf_counter()
     enc = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
     tr = load_features(cfg, "train", progress=False, encoder=enc)
@@ -155,7 +155,6 @@ def extract_task(cfg: RunConfig) -> dict:
 def curve_task(cfg: RunConfig, selector, features: dict | None = None) -> dict:
     """Probe one job (its features are cached by the extraction this depends on)."""
     _worker_setup()
-    from .experiments import curve_path, subset_curve
     t0 = time.perf_counter()
     df = subset_curve(cfg, selector=_selector_arg(selector), progress=False)
     return {"path": str(curve_path(cfg, _selector_arg(selector))), "rows": len(df),
@@ -165,7 +164,6 @@ def curve_task(cfg: RunConfig, selector, features: dict | None = None) -> dict:
 # ------------------------------------------------------------------ planning and running
 def plan(jobs: list[Job]) -> tuple[list[Job], list[Job]]:
     """Split jobs into (already in the cache, still to run)."""
-    from .experiments import cached_curve
     done, todo = [], []
     for job in jobs:
         (done if cached_curve(job.config, _selector_arg(job.selector)) is not None else todo).append(job)
@@ -246,7 +244,6 @@ def run_sequential(jobs: list[Job], log=print) -> pd.DataFrame:
 
 
 def _path(job: Job) -> Path:
-    from .experiments import curve_path
     return curve_path(job.config, _selector_arg(job.selector))
 
 

@@ -33,6 +33,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import zoo
+from .datasets import load_dataset
+from .store import atomic_write_bytes, atomic_write_text, sha256_file
 
 UPSTREAM_CLASSES = (0, 1, 2, 3, 4)
 
@@ -88,7 +90,6 @@ def variant_config(variant: str, seed: int = 1, **overrides) -> TrainConfig:
 
 def upstream_data(cfg: TrainConfig, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """Upstream images in [0, 1], ``(n, 1, 28, 28)``, and labels 0..len(classes)-1."""
-    from .datasets import load_dataset
     data = load_dataset("fashion_mnist", split)
     keep = np.isin(data.labels, cfg.upstream_classes)
     images, labels = data.images[keep], data.labels[keep]
@@ -237,8 +238,6 @@ def save(model: nn.Module, cfg: TrainConfig, info: dict, root: Path | None = Non
 
     from safetensors.torch import save as st_save
 
-    from .features import atomic_write_bytes, atomic_write_text
-    from .models import sha256_file
     root = Path(root or zoo.zoo_dir())
     xt, yt = upstream_data(cfg, "test")
     card = {"name": cfg.name(), "config": dataclasses.asdict(cfg),

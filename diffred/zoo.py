@@ -22,6 +22,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import PROJECT_ROOT
+from .store import sha256_file
 
 ZOO_DIR = PROJECT_ROOT / "data" / "models"
 ZOO_ENV = "DIFFRED_ZOO_DIR"  # another folder of zoo models (the tests train into one)
@@ -149,7 +150,6 @@ def load_zoo_model(name: str, root: Path | None = None) -> tuple[nn.Module, dict
     """The network and card of a committed zoo model, its weights checked against the card."""
     from safetensors.torch import load_file
 
-    from .models import sha256_file
     root = Path(root or zoo_dir())
     card = read_card(name, root)
     weights = root / f"{name}.safetensors"

@@ -9,6 +9,7 @@ import torch
 
 from diffred import features as F
 from diffred.datasets import ImageData
+from diffred.device import resolve_device
 from diffred.models import Encoder
 
 
@@ -139,7 +140,7 @@ def test_cuda_request_without_cuda_is_refused():
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     with pytest.raises(RuntimeError, match="no CUDA"):
-        F.resolve_device("cuda")
+        resolve_device("cuda")
 
 
 def test_sample_of_a_cached_split_is_derived_not_extracted(cache, monkeypatch):

@@ -5,7 +5,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from diffred import experiments
+from diffred import curves
+from diffred.analyses import setup
 from diffred.config import RunConfig
 from diffred.models import load_encoder
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_pretrained_lite0_recognises_real_photos():
-    pred = experiments.imagenet_predictions("efficientnet_lite0", photos=("chelsea", "coffee"))
+    pred = setup.imagenet_predictions("efficientnet_lite0", photos=("chelsea", "coffee"))
     assert "cat" in pred.prediction.iloc[0]
     assert pred.prediction.iloc[1] == "espresso" and pred.probability.iloc[1] > 0.5
 
@@ -22,13 +23,13 @@ def test_real_subset_curve_small(tmp_path, monkeypatch):
     monkeypatch.setenv("DIFFRED_CACHE", str(tmp_path))
     cfg = RunConfig(dataset="fashion_mnist", n_train=1200, n_test=400, image_size=64,
                     fractions=(0.01, 0.1, 0.5, 1.0), seeds=(1, 2))
-    curve = experiments.subset_curve(cfg, progress=False)
-    s = experiments.summarise(curve).set_index("fraction")
+    curve = curves.subset_curve(cfg, progress=False)
+    s = curves.summarise(curve).set_index("fraction")
     assert s.loc[1.0, "acc_mean"] > 0.7          # pre-trained features are good
     assert s.loc[0.5, "acc_mean"] > s.loc[0.01, "acc_mean"]
-    again = experiments.subset_curve(cfg, progress=False)  # cached: identical
+    again = curves.subset_curve(cfg, progress=False)  # cached: identical
     assert np.array_equal(curve.accuracy.values, again.accuracy.values)
-    rand = experiments.subset_curve(dataclasses.replace(cfg, model="efficientnet_lite0_random",
+    rand = curves.subset_curve(dataclasses.replace(cfg, model="efficientnet_lite0_random",
                                                         fractions=(1.0,), seeds=(1,)), progress=False)
     assert rand.accuracy.iloc[0] < s.loc[1.0, "acc_mean"]
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from diffred import experiments, metrics, paper
+from diffred import curves, metrics, paper
 
 DR_TOL = 1e-9
 
@@ -52,7 +52,7 @@ def test_dr_on_paper_curves_gives_derived_table():
 
 def test_claim_within_on_paper_numbers():
     c = paper.subset_curves("cifar10")
-    out = experiments.claim_within(c)
+    out = curves.claim_within(c)
     assert out["full"] == pytest.approx(0.8914)
     assert out["gap_points"] == pytest.approx(89.14 - 83.2)
     assert out["holds"] is False
@@ -62,6 +62,6 @@ def test_summarise_drops_duplicate_k():
     df = pd.DataFrame({"model": "m", "dataset": "d", "selector": "random", "seed": [1, 1, 1],
                        "fraction": [0.0005, 0.001, 1.0], "k": [1, 1, 1280], "accuracy": [0.2, 0.2, 0.9]})
     df["duplicate_k"] = df.groupby(["seed", "k"]).fraction.transform("max") != df.fraction
-    s = experiments.summarise(df)
+    s = curves.summarise(df)
     assert list(s.fraction) == [0.001, 1.0]
-    assert experiments.duplicate_fractions(df) == [0.0005]
+    assert curves.duplicate_fractions(df) == [0.0005]

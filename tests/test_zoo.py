@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 import torch
 
-from diffred import experiments, train, zoo
+from diffred import curves, train, zoo
+from diffred.analyses import pretraining
 from diffred.models import layer_output, load_encoder, probe_layers
 
 
@@ -100,20 +101,20 @@ def test_compare_variants_and_verdicts_on_known_tables():
     t = _table({("a", "x"): [0.80, 0.82], ("ref", "x"): [0.70, 0.71],
                 ("a", "y"): [0.75, 0.76], ("ref", "y"): [0.70, 0.72],
                 ("a", "z"): [0.70, 0.74], ("ref", "z"): [0.71, 0.72]})
-    c = experiments.compare_variants(t, "a", "ref", direction=+1).set_index("dataset")
+    c = pretraining.compare_variants(t, "a", "ref", direction=+1).set_index("dataset")
     assert c.loc["x", "difference"] == pytest.approx(0.105)
     assert list(c.call) == ["as the paper", "as the paper", "within seed spread"]
-    assert experiments.verdict(c.call) == "holds"
-    flipped = experiments.compare_variants(t, "a", "ref", direction=-1)
-    assert experiments.verdict(flipped.call) == "does not hold (the opposite is seen)"
-    assert experiments.verdict(pd.Series(["as the paper", "opposite", "within seed spread"])).startswith("inconclusive")
+    assert pretraining.verdict(c.call) == "holds"
+    flipped = pretraining.compare_variants(t, "a", "ref", direction=-1)
+    assert pretraining.verdict(flipped.call) == "does not hold (the opposite is seen)"
+    assert pretraining.verdict(pd.Series(["as the paper", "opposite", "within seed spread"])).startswith("inconclusive")
 
 
 def test_width_trend_spearman():
     t = pd.DataFrame({"dataset": "x", "width": [16, 64, 256, 1024], "ratio_small": [0.5, 0.6, 0.7, 0.9]})
-    r = experiments.width_trend(t)
+    r = pretraining.width_trend(t)
     assert r.spearman.iloc[0] == pytest.approx(1.0) and r.call.iloc[0] == "as the paper"
-    assert experiments.width_trend(t.assign(ratio_small=t.ratio_small[::-1].to_numpy())).call.iloc[0] == "opposite"
+    assert pretraining.width_trend(t.assign(ratio_small=t.ratio_small[::-1].to_numpy())).call.iloc[0] == "opposite"
 
 
 def test_redundancy_ratio_small():
@@ -121,7 +122,7 @@ def test_redundancy_ratio_small():
     for f, acc in [(0.01, 0.5), (0.05, 0.6), (0.1, 0.7), (0.2, 0.8), (0.5, 0.9), (1.0, 1.0)]:
         rows.append({"model": "m", "dataset": "d", "selector": "random", "fraction": f, "k": int(f * 100),
                      "seed": 1, "accuracy": acc, "duplicate_k": False})
-    r = experiments.redundancy(pd.DataFrame(rows))
+    r = curves.redundancy(pd.DataFrame(rows))
     assert r.ratio_small.iloc[0] == pytest.approx(0.65)
     assert r.dr_closest.iloc[0] == pytest.approx(0.5)  # ratio 0.9 reached at fraction 0.5
 

@@ -8,9 +8,15 @@ random subset keeps a fraction ``delta`` of the full layer's accuracy. Two readi
   mean accuracy ratio ``acc(f) / acc(full)`` is closest to ``delta``;
 * :func:`dr_threshold` — the definition read literally: ``1 - f`` for the smallest tested
   fraction whose ratio is at least ``delta``.
+
+Both take grid values only. :func:`dr_interpolated` reads DR off the curve between grid
+points (linear in log fraction), :func:`dr_bootstrap` gives it an interval over subset
+seeds, and :func:`dense_fractions` proposes a denser grid where the curve crosses delta.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -107,3 +113,102 @@ def cka_from_cov(cov: np.ndarray, a: np.ndarray, b: np.ndarray | None = None) ->
     if na == 0 or nb == 0:
         raise ValueError("CKA is undefined for a subset whose neurons all have zero variance")
     return float(np.linalg.norm(cov[np.ix_(a, b)]) ** 2 / (na * nb))
+
+
+def _first_crossing(f, r, delta):
+    """Index ``i`` of the first grid point whose ratio reaches ``delta`` (``f``, ``r``
+    sorted by fraction, the full layer included); -1 if none does."""
+    ok = np.flatnonzero(r >= delta)
+    return int(ok[0]) if ok.size else -1
+
+
+def _with_full_layer(f, r):
+    """Append the full layer (fraction 1, ratio 1) when the grid lacks it."""
+    if np.isclose(f[-1], 1.0):
+        return f, r
+    return np.append(f, 1.0), np.append(r, 1.0)
+
+
+def dr_interpolated(fractions, acc, full_acc: float, delta: float = 0.9) -> float:
+    """DR(delta) read off the curve, not the grid: ``1 - f*`` with ``f*`` the smallest
+    fraction where the ratio curve ``acc(f) / acc(full)`` reaches ``delta``, the curve drawn
+    as straight lines in log(fraction) between tested points (the full layer, ratio 1, is
+    added if missing). When the smallest tested fraction already reaches ``delta`` the
+    curve cannot be followed further down: ``f*`` is that fraction (DR is then a lower
+    bound). Always at least :func:`dr_threshold`, and equal to it when the crossing falls
+    on a grid point."""
+    f, r = _with_full_layer(*_ratios(fractions, acc, full_acc))
+    i = _first_crossing(f, r, delta)
+    if i <= 0:
+        return float(1.0 - f[0]) if i == 0 else 0.0
+    lf0, lf1 = np.log(f[i - 1]), np.log(f[i])
+    t = (delta - r[i - 1]) / (r[i] - r[i - 1])
+    return float(1.0 - np.exp(lf0 + t * (lf1 - lf0)))
+
+
+def _seed_matrix(curve_rows):
+    """``(fractions (F,), A (n_seeds, F))`` of accuracies from tidy rows with ``fraction``,
+    ``seed``, ``accuracy`` (rows flagged ``duplicate_k`` dropped; NaN where a seed lacks a
+    fraction)."""
+    cols = {c: np.asarray(curve_rows[c]) for c in ("fraction", "seed", "accuracy")}
+    keep = ~np.asarray(curve_rows["duplicate_k"], bool) if "duplicate_k" in curve_rows else np.ones(len(cols["seed"]), bool)
+    frac, seed, acc = (v[keep] for v in cols.values())
+    fr, fi = np.unique(np.round(frac.astype(float), 12), return_inverse=True)
+    sd, si = np.unique(seed, return_inverse=True)
+    A = np.full((len(sd), len(fr)), np.nan)
+    A[si, fi] = acc.astype(float)
+    return fr, A
+
+
+def dr_bootstrap(curve_rows, delta: float = 0.9, n_boot: int = 2000, level: float = 0.95,
+                 random_state: int = 0) -> dict:
+    """:func:`dr_interpolated` with a percentile bootstrap interval over subset seeds.
+    ``curve_rows``: the tidy rows of ONE (model, dataset, selector) curve — columns
+    ``fraction``, ``seed``, ``accuracy`` (a DataFrame or a mapping of arrays), the full layer
+    (fraction 1) included. Each replicate resamples whole seeds (a seed's curve across
+    fractions stays together) with replacement, recomputes the mean curve and the full-layer
+    mean, and interpolates. Test images are not resampled (the curve rows hold no per-image
+    results). Returns ``dr`` (all seeds), ``low``, ``high``, ``n_seeds``, ``level``, ``n_boot``."""
+    fr, A = _seed_matrix(curve_rows)
+    if not np.isclose(fr[-1], 1.0):
+        raise ValueError("dr_bootstrap needs the full layer: add the fraction 1.0 to the fractions")
+
+    def dr_of(M):
+        mean = np.nanmean(M, axis=0)
+        ok = ~np.isnan(mean)
+        return dr_interpolated(fr[ok], mean[ok], mean[-1], delta)
+
+    rng = np.random.default_rng(random_state)
+    S = A.shape[0]
+    with warnings.catch_warnings():  # a fraction no resampled seed has: its mean is NaN, dropped
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reps = np.array([dr_of(A[rng.integers(0, S, S)]) for _ in range(n_boot)])
+    lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
+    return {"dr": dr_of(A), "low": float(lo), "high": float(hi), "n_seeds": int(S), "level": level,
+            "n_boot": int(n_boot)}
+
+
+def dense_fractions(summary, delta: float = 0.9, n: int = 5, digits: int = 4) -> list[float]:
+    """A denser grid where the curve crosses ``delta``: ``n`` fractions spaced evenly in
+    log(fraction), strictly between the two tested fractions that bracket the first
+    crossing of the mean ratio curve (when the smallest tested fraction already reaches
+    delta, between a tenth of it and it). ``summary``: :func:`diffred.curves.summarise`
+    output (``fraction``, ``ratio``); with several (model, dataset, selector) groups, the
+    union of each group's grid. Rounded to ``digits`` significant digits, sorted, without
+    the fractions already tested."""
+    keys = [c for c in ("model", "dataset", "selector") if c in summary.columns and summary[c].nunique() > 1]
+    groups = [g for _, g in summary.groupby(keys)] if keys else [summary]
+    tested = {float(f"{x:.{digits}g}") for x in np.asarray(summary["fraction"], float)}
+    out = set()
+    for g in groups:
+        order = np.argsort(np.asarray(g["fraction"], float))
+        f = np.asarray(g["fraction"], float)[order]
+        r = np.asarray(g["ratio"], float)[order]
+        f, r = _with_full_layer(f, r)
+        i = _first_crossing(f, r, delta)
+        if i < 0:
+            continue
+        lo, hi = (f[0] / 10, f[0]) if i == 0 else (f[i - 1], f[i])
+        inner = np.exp(np.linspace(np.log(lo), np.log(hi), n + 2)[1:-1])
+        out.update(float(f"{x:.{digits}g}") for x in inner)
+    return sorted(out - tested)

@@ -105,7 +105,13 @@ class Rule:
     statement: str
 
     def judge(self, *args, **kwargs) -> Verdict:
-        v = self.test(*args, **{**self.constants, **kwargs})
+        """Apply the rule to the numbers (``args``/``kwargs``: the statistic, its interval,
+        p-value, n). The stated constants cannot be overridden here: the rule printed is the
+        rule applied."""
+        clash = sorted(set(kwargs) & set(self.constants))
+        if clash:
+            raise TypeError(f"{clash} are constants of this rule, fixed when it was stated")
+        v = self.test(*args, **self.constants, **kwargs)
         return dataclasses.replace(v, rule=self.statement)
 
     def judge_each(self, groups: Mapping[str, Mapping], what: str = "groups") -> Verdict:

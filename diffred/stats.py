@@ -31,7 +31,7 @@ N_PERMUTATIONS = 10000
 ALTERNATIVES = ("two-sided", "greater", "less")
 #: Permuted statistics within this of the observed one count as "as extreme" (float ties).
 TIE_TOL = 1e-12
-#: Rows of bootstrap image weights drawn at once (memory: chunk x n_images floats).
+#: Bootstrap replicates (or permutations) drawn at once (memory: chunk x n_images floats).
 BOOT_CHUNK = 200
 
 
@@ -197,9 +197,12 @@ def within_seed_permutation(D, n_permutations: int = N_PERMUTATIONS, random_stat
         raise ValueError(f"D must be a finite (n_seeds, n_classes >= 2) array, got shape {D.shape}")
     stat = float(D.mean(0).var())
     rng = np.random.default_rng(random_state)
-    null = np.empty(n_permutations)
-    for j in range(n_permutations):
-        null[j] = rng.permuted(D, axis=1).mean(0).var()
+    null = []
+    for start in range(0, n_permutations, BOOT_CHUNK):
+        m = min(BOOT_CHUNK, n_permutations - start)
+        shuffled = rng.permuted(np.broadcast_to(D, (m, *D.shape)), axis=2)   # each (copy, seed) row alone
+        null.append(shuffled.mean(1).var(1))
+    null = np.concatenate(null)
     p = (1 + int((null >= stat - TIE_TOL).sum())) / (1 + n_permutations)
     return {"statistic": stat, "p_value": float(p), "n_permutations": n_permutations,
             "n_seeds": D.shape[0], "n_classes": D.shape[1]}

@@ -160,18 +160,16 @@ def _seed_matrix(curve_rows):
     return fr, A
 
 
-def dr_bootstrap(curve_rows, delta: float = 0.9, n_boot: int = 2000, level: float = 0.95,
-                 random_state: int = 0) -> dict:
-    """:func:`dr_interpolated` with a percentile bootstrap interval over subset seeds.
-    ``curve_rows``: the tidy rows of ONE (model, dataset, selector) curve — columns
-    ``fraction``, ``seed``, ``accuracy`` (a DataFrame or a mapping of arrays), the full layer
-    (fraction 1) included. Each replicate resamples whole seeds (a seed's curve across
-    fractions stays together) with replacement, recomputes the mean curve and the full-layer
-    mean, and interpolates. Test images are not resampled (the curve rows hold no per-image
-    results). Returns ``dr`` (all seeds), ``low``, ``high``, ``n_seeds``, ``level``, ``n_boot``."""
+def dr_replicates(curve_rows, delta: float = 0.9, n_boot: int = 2000, random_state: int = 0):
+    """``(dr, replicates (n_boot,))``: :func:`dr_interpolated` of the mean curve of all
+    seeds, and of ``n_boot`` resamples of whole seeds with replacement (a seed's curve
+    across fractions stays together; each resample recomputes the mean curve and the
+    full-layer mean). ``curve_rows``: the tidy rows of ONE (model, dataset, selector) curve
+    — columns ``fraction``, ``seed``, ``accuracy`` (a DataFrame or a mapping of arrays),
+    the full layer (fraction 1) included."""
     fr, A = _seed_matrix(curve_rows)
     if not np.isclose(fr[-1], 1.0):
-        raise ValueError("dr_bootstrap needs the full layer: add the fraction 1.0 to the fractions")
+        raise ValueError("DR needs the full layer: add the fraction 1.0 to the fractions")
 
     def dr_of(M):
         mean = np.nanmean(M, axis=0)
@@ -183,9 +181,19 @@ def dr_bootstrap(curve_rows, delta: float = 0.9, n_boot: int = 2000, level: floa
     with warnings.catch_warnings():  # a fraction no resampled seed has: its mean is NaN, dropped
         warnings.simplefilter("ignore", RuntimeWarning)
         reps = np.array([dr_of(A[rng.integers(0, S, S)]) for _ in range(n_boot)])
+    return dr_of(A), reps
+
+
+def dr_bootstrap(curve_rows, delta: float = 0.9, n_boot: int = 2000, level: float = 0.95,
+                 random_state: int = 0) -> dict:
+    """:func:`dr_interpolated` with a percentile bootstrap interval over subset seeds
+    (:func:`dr_replicates`). Test images are not resampled (the curve rows hold no
+    per-image results), and with one seed the interval is a point: nothing to resample.
+    Returns ``dr`` (all seeds), ``low``, ``high``, ``n_seeds``, ``level``, ``n_boot``."""
+    dr, reps = dr_replicates(curve_rows, delta, n_boot, random_state)
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
-    return {"dr": dr_of(A), "low": float(lo), "high": float(hi), "n_seeds": int(S), "level": level,
-            "n_boot": int(n_boot)}
+    return {"dr": dr, "low": float(lo), "high": float(hi), "n_seeds": int(np.unique(np.asarray(curve_rows["seed"])).size),
+            "level": level, "n_boot": int(n_boot)}
 
 
 def dense_fractions(summary, delta: float = 0.9, n: int = 5, digits: int = 4) -> list[float]:

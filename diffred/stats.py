@@ -8,6 +8,8 @@ explicit ``random_state``.
   seed): seeds resampled, test images as a binomial term (assumption in its docstring);
 * :func:`permutation_p_correlation`, :func:`permutation_p_difference` — Spearman rho and a
   difference of means with permutation p-values (exact enumeration when small);
+* :func:`dr_difference` — DR(a) - DR(b) (interpolated) with a bootstrap interval over
+  each curve's subset seeds, for comparisons of DR (chapters 04, 06, 11);
 * :func:`within_seed_permutation` — chapter 05's unevenness test with classes permuted
   within each subset seed;
 * :func:`cka_overlap_baseline` — the CKA that overlap alone gives two random k-subsets of a
@@ -109,6 +111,22 @@ def bootstrap_gap(curve, fraction: float, n_test: int | None = None, n_boot: int
               "conservative)" if n_test else " only (test images not resampled)"))
     return {"gap": float(100 * (full.mean() - at.mean())), "low": lo, "high": hi, "n_seeds": int(at.size),
             "n_images": n_test, "level": level, "method": method}
+
+
+def dr_difference(rows_a, rows_b, delta: float = 0.9, n_boot: int = N_BOOT, level: float = LEVEL,
+                  random_state: int = 0) -> dict:
+    """``DR(a) - DR(b)``, each read off its curve by :func:`diffred.metrics.dr_interpolated`,
+    with a percentile bootstrap interval: the two curves' subset seeds are resampled
+    independently (:func:`diffred.metrics.dr_replicates`; different models or datasets
+    share no subset). ``rows_a``, ``rows_b``: the tidy rows of one curve each. Returns
+    ``diff``, ``low``, ``high``, ``dr_a``, ``dr_b``, ``level``, ``n_boot``; feed it to
+    :func:`diffred.verdicts.difference` with its interval (and a ``margin`` of the size
+    that would matter)."""
+    dr_a, reps_a = metrics.dr_replicates(rows_a, delta, n_boot, random_state)
+    dr_b, reps_b = metrics.dr_replicates(rows_b, delta, n_boot, random_state + 1)
+    lo, hi = _quantiles(reps_a - reps_b, level)
+    return {"diff": dr_a - dr_b, "low": lo, "high": hi, "dr_a": dr_a, "dr_b": dr_b, "level": level,
+            "n_boot": n_boot}
 
 
 def _ranks(x):

@@ -60,3 +60,87 @@ def test_summarise_drops_duplicate_k():
     s = curves.summarise(df)
     assert list(s.fraction) == [0.001, 1.0]
     assert curves.duplicate_fractions(df) == [0.0005]
+
+
+# DR that is not a grid artefact ------------------------------------------------------------
+
+GRID = [0.01, 0.05, 0.1, 0.2, 0.5, 1.0]
+
+
+def _log_linear(f, slope, full=1.0):
+    """A ratio curve linear in log(fraction): ratio(f) = 1 + slope * ln f, crossing delta at
+    f* = exp((delta - 1) / slope)."""
+    return full * (1 + slope * np.log(np.asarray(f, float)))
+
+
+def test_dr_interpolated_known_crossing():
+    # slope 0.1: ratio 0.9 at f* = exp(-1) = 0.3679, between the grid points 0.2 and 0.5
+    got = metrics.dr_interpolated(GRID, _log_linear(GRID, 0.1, 0.8), 0.8, 0.9)
+    assert got == pytest.approx(1 - np.exp(-1), abs=DR_TOL)
+    assert metrics.dr_closest(GRID, _log_linear(GRID, 0.1, 0.8), 0.8) == pytest.approx(0.5)  # the grid's answer
+
+
+def test_dr_interpolated_on_a_grid_point_equals_the_threshold_reading():
+    f = [0.1, 0.2, 0.5, 1.0]
+    acc = [0.50, 0.90, 0.95, 1.0]
+    assert metrics.dr_interpolated(f, acc, 1.0) == pytest.approx(metrics.dr_threshold(f, acc, 1.0))
+
+
+def test_dr_interpolated_edges():
+    # the smallest tested fraction already reaches delta: DR is 1 - that fraction (a lower bound)
+    assert metrics.dr_interpolated([0.05, 1.0], [0.95, 1.0], 1.0) == pytest.approx(0.95)
+    # the full layer is added when the grid lacks it
+    assert metrics.dr_interpolated([0.1], [0.8], 1.0) == pytest.approx(1 - np.exp(np.log(0.1) / 2))
+
+
+def test_dr_interpolated_is_at_least_the_threshold_reading():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        acc = np.sort(rng.random(len(GRID)))
+        acc[-1] = 1.0
+        assert metrics.dr_interpolated(GRID, acc, 1.0) >= metrics.dr_threshold(GRID, acc, 1.0) - DR_TOL
+
+
+def _seed_rows(slopes, grid=GRID):
+    return pd.DataFrame([{"fraction": f, "seed": s, "accuracy": r, "duplicate_k": False}
+                         for s, c in enumerate(slopes) for f, r in zip(grid, _log_linear(grid, c))])
+
+
+def test_dr_bootstrap_identical_seeds_give_a_point():
+    out = metrics.dr_bootstrap(_seed_rows([0.1, 0.1, 0.1]), n_boot=200)
+    assert out["dr"] == pytest.approx(1 - np.exp(-1)) and out["low"] == pytest.approx(out["high"])
+    assert out["n_seeds"] == 3
+
+
+def test_dr_bootstrap_interval_lies_between_the_extreme_seeds():
+    # full accuracy 1 for every seed, so a resample's mean curve has slope mean(c): DR is
+    # monotone in it (a steeper curve, less DR) and bounded by the steepest and the flattest seed
+    slopes = [0.06, 0.08, 0.1, 0.12, 0.14]
+    out = metrics.dr_bootstrap(_seed_rows(slopes), n_boot=1000, random_state=1)
+    lo_bound, hi_bound = 1 - np.exp(-0.1 / max(slopes)), 1 - np.exp(-0.1 / min(slopes))
+    assert lo_bound - DR_TOL <= out["low"] < out["dr"] < out["high"] <= hi_bound + DR_TOL
+    assert out["dr"] == pytest.approx(1 - np.exp(-0.1 / np.mean(slopes)))
+
+
+def test_dr_bootstrap_drops_duplicate_k_and_needs_the_full_layer():
+    rows = _seed_rows([0.1, 0.1])
+    dup = rows.iloc[[0]].assign(fraction=0.005, accuracy=0.99, duplicate_k=True)
+    assert metrics.dr_bootstrap(pd.concat([rows, dup]), n_boot=50)["dr"] == pytest.approx(1 - np.exp(-1))
+    with pytest.raises(ValueError, match="full layer"):
+        metrics.dr_bootstrap(rows[rows.fraction < 1], n_boot=10)
+
+
+def test_dense_fractions_bracket_the_crossing():
+    s = pd.DataFrame({"fraction": GRID, "ratio": _log_linear(GRID, 0.1)})
+    dense = metrics.dense_fractions(s, 0.9, n=3)
+    assert len(dense) == 3 and all(0.2 < f < 0.5 for f in dense)
+    assert np.allclose(np.diff(np.log(dense)), np.log(0.5 / 0.2) / 4, rtol=1e-3)   # even in log
+    early = pd.DataFrame({"fraction": [0.05, 1.0], "ratio": [0.95, 1.0]})
+    assert all(0.005 < f < 0.05 for f in metrics.dense_fractions(early, 0.9, n=2))
+
+
+def test_dense_fractions_union_over_groups():
+    a = pd.DataFrame({"dataset": "a", "fraction": GRID, "ratio": _log_linear(GRID, 0.1)})      # 0.2-0.5
+    b = pd.DataFrame({"dataset": "b", "fraction": GRID, "ratio": _log_linear(GRID, 0.03)})     # 0.01-0.05
+    dense = metrics.dense_fractions(pd.concat([a, b]), 0.9, n=2)
+    assert len(dense) == 4 and sum(f < 0.05 for f in dense) == 2

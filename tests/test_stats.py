@@ -182,3 +182,23 @@ def test_cka_baseline_random_pairs_overlap_k2_over_d():
 def test_cka_baseline_rejects_infeasible_overlap():
     with pytest.raises(ValueError, match="overlap"):
         stats.cka_overlap_baseline(10, 8, 100, overlap=2)
+
+
+# DR comparisons ----------------------------------------------------------------------------
+
+def _dr_rows(slopes, grid=(0.01, 0.05, 0.1, 0.2, 0.5, 1.0)):
+    return pd.DataFrame([{"fraction": f, "seed": s, "accuracy": 1 + c * np.log(f), "duplicate_k": False}
+                         for s, c in enumerate(slopes) for f in grid])
+
+
+def test_dr_difference_of_a_curve_with_itself_is_zero():
+    rows = _dr_rows([0.08, 0.1, 0.12])
+    out = stats.dr_difference(rows, rows, n_boot=300)
+    assert out["diff"] == 0.0 and out["low"] < 0 < out["high"]
+
+
+def test_dr_difference_separates_distinct_curves():
+    flat, steep = _dr_rows([0.04, 0.05, 0.06]), _dr_rows([0.14, 0.15, 0.16])
+    out = stats.dr_difference(flat, steep, n_boot=300)
+    assert out["diff"] == pytest.approx((1 - np.exp(-0.1 / 0.05)) - (1 - np.exp(-0.1 / 0.15)))
+    assert 0 < out["low"] < out["diff"] < out["high"]

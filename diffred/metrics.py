@@ -160,37 +160,45 @@ def _seed_matrix(curve_rows):
     return fr, A
 
 
-def dr_replicates(curve_rows, delta: float = 0.9, n_boot: int = 2000, random_state: int = 0):
+def _dr_of_mean(fr, M, delta, rng=None, n_test=None):
+    mean = np.nanmean(M, axis=0)
+    ok = ~np.isnan(mean)
+    if n_test:
+        mean = rng.binomial(n_test, np.clip(np.where(ok, mean, 0), 0, 1)) / n_test
+    return dr_interpolated(fr[ok], mean[ok], mean[-1], delta)
+
+
+def dr_replicates(curve_rows, delta: float = 0.9, n_boot: int = 2000, random_state: int = 0,
+                  n_test: int | None = None):
     """``(dr, replicates (n_boot,))``: :func:`dr_interpolated` of the mean curve of all
     seeds, and of ``n_boot`` resamples of whole seeds with replacement (a seed's curve
     across fractions stays together; each resample recomputes the mean curve and the
     full-layer mean). ``curve_rows``: the tidy rows of ONE (model, dataset, selector) curve
     — columns ``fraction``, ``seed``, ``accuracy`` (a DataFrame or a mapping of arrays),
-    the full layer (fraction 1) included."""
+    the full layer (fraction 1) included. With ``n_test`` every mean accuracy of a
+    replicate is redrawn as ``Binomial(n_test, acc) / n_test``, independently per fraction:
+    the test images are in fact shared by all fractions (their errors correlate), so this
+    term overstates the image noise — conservative."""
     fr, A = _seed_matrix(curve_rows)
     if not np.isclose(fr[-1], 1.0):
         raise ValueError("DR needs the full layer: add the fraction 1.0 to the fractions")
-
-    def dr_of(M):
-        mean = np.nanmean(M, axis=0)
-        ok = ~np.isnan(mean)
-        return dr_interpolated(fr[ok], mean[ok], mean[-1], delta)
-
     rng = np.random.default_rng(random_state)
     S = A.shape[0]
     with warnings.catch_warnings():  # a fraction no resampled seed has: its mean is NaN, dropped
         warnings.simplefilter("ignore", RuntimeWarning)
-        reps = np.array([dr_of(A[rng.integers(0, S, S)]) for _ in range(n_boot)])
-    return dr_of(A), reps
+        reps = np.array([_dr_of_mean(fr, A[rng.integers(0, S, S)], delta, rng, n_test) for _ in range(n_boot)])
+    return _dr_of_mean(fr, A, delta), reps
 
 
 def dr_bootstrap(curve_rows, delta: float = 0.9, n_boot: int = 2000, level: float = 0.95,
-                 random_state: int = 0) -> dict:
+                 random_state: int = 0, n_test: int | None = None) -> dict:
     """:func:`dr_interpolated` with a percentile bootstrap interval over subset seeds
-    (:func:`dr_replicates`). Test images are not resampled (the curve rows hold no
-    per-image results), and with one seed the interval is a point: nothing to resample.
-    Returns ``dr`` (all seeds), ``low``, ``high``, ``n_seeds``, ``level``, ``n_boot``."""
-    dr, reps = dr_replicates(curve_rows, delta, n_boot, random_state)
+    (:func:`dr_replicates`), plus a binomial test-image term when ``n_test`` is given
+    (otherwise test images are not resampled: the curve rows hold no per-image results).
+    With few seeds the seed part means little (2 seeds: 3 distinct resamples; 1 seed:
+    none) — pass ``n_test``, and the seed count to the verdict. Returns ``dr`` (all
+    seeds), ``low``, ``high``, ``n_seeds``, ``level``, ``n_boot``."""
+    dr, reps = dr_replicates(curve_rows, delta, n_boot, random_state, n_test)
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
     return {"dr": dr, "low": float(lo), "high": float(hi), "n_seeds": int(np.unique(np.asarray(curve_rows["seed"])).size),
             "level": level, "n_boot": int(n_boot)}

@@ -114,18 +114,20 @@ def bootstrap_gap(curve, fraction: float, n_test: int | None = None, n_boot: int
 
 
 def dr_difference(rows_a, rows_b, delta: float = 0.9, n_boot: int = N_BOOT, level: float = LEVEL,
-                  random_state: int = 0) -> dict:
+                  random_state: int = 0, n_test: int | None = None) -> dict:
     """``DR(a) - DR(b)``, each read off its curve by :func:`diffred.metrics.dr_interpolated`,
     with a percentile bootstrap interval: the two curves' subset seeds are resampled
     independently (:func:`diffred.metrics.dr_replicates`; different models or datasets
-    share no subset). ``rows_a``, ``rows_b``: the tidy rows of one curve each. Returns
-    ``diff``, ``low``, ``high``, ``dr_a``, ``dr_b``, ``level``, ``n_boot``; feed it to
-    :func:`diffred.verdicts.difference` with its interval (and a ``margin`` of the size
-    that would matter)."""
-    dr_a, reps_a = metrics.dr_replicates(rows_a, delta, n_boot, random_state)
-    dr_b, reps_b = metrics.dr_replicates(rows_b, delta, n_boot, random_state + 1)
+    share no subset), each with the binomial test-image term when ``n_test`` is given.
+    ``rows_a``, ``rows_b``: the tidy rows of one curve each. Returns ``diff``, ``low``,
+    ``high``, ``dr_a``, ``dr_b``, ``n``  (the seed counts), ``level``, ``n_boot``; feed it
+    to :func:`diffred.verdicts.difference` with its interval, ``n`` (2 vs 2 seeds cannot
+    decide) and a ``margin`` of the size that would matter."""
+    dr_a, reps_a = metrics.dr_replicates(rows_a, delta, n_boot, random_state, n_test)
+    dr_b, reps_b = metrics.dr_replicates(rows_b, delta, n_boot, random_state + 1, n_test)
     lo, hi = _quantiles(reps_a - reps_b, level)
-    return {"diff": dr_a - dr_b, "low": lo, "high": hi, "dr_a": dr_a, "dr_b": dr_b, "level": level,
+    n = tuple(int(np.unique(np.asarray(r["seed"])).size) for r in (rows_a, rows_b))
+    return {"diff": dr_a - dr_b, "low": lo, "high": hi, "dr_a": dr_a, "dr_b": dr_b, "n": n, "level": level,
             "n_boot": n_boot}
 
 

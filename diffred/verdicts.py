@@ -198,8 +198,9 @@ def _signed(stat, p_value, interval, expected_sign, alpha, smallest, margin, lev
     if stat is None or math.isnan(float(stat)):
         return Verdict(UNDECIDED, float("nan"), f"{what} could not be computed.", iv, p_value, n)
     if smallest is not None and smallest > alpha:
-        return Verdict(UNDECIDED, float(stat), f"{numbers}; with n = {_n_text(n)} the smallest possible "
-                       f"p-value is {fmt(smallest, 2)}, above alpha {fmt(alpha)}: too few to decide.", iv, p_value, n)
+        return Verdict(UNDECIDED, float(stat), f"{numbers}; with n = {_n_text(n)} no test over them can reach "
+                       f"alpha {fmt(alpha)} (the smallest possible permutation p-value is {fmt(smallest, 2)}): "
+                       "too few to decide.", iv, p_value, n)
     decisive = (p_value <= alpha) if p_value is not None else (iv[0] > 0 or iv[1] < 0)
     why = f"p at most {fmt(alpha)}" if p_value is not None else "the interval excludes 0"
     sign = int(np.sign(stat))
@@ -231,7 +232,8 @@ def difference(diff: float, p_value: float | None = None, interval=None, *, expe
     with the opposite sign, or — given a ``margin`` — when the whole interval lies within
     +/-margin (no effect of that size); inconclusive otherwise, and always when
     ``n = (n_a, n_b)`` is too small for any exact permutation p-value to reach alpha
-    (2 vs 2 seeds: the smallest two-sided p is 1/3)."""
+    (2 vs 2 seeds: the smallest two-sided p is 1/3) — also when deciding on a bootstrap
+    interval over those seeds, which with 2 seeds has only 3 distinct resamples."""
     smallest = smallest_p_difference(*n, two_sided=two_sided) if n is not None else None
     return _signed(diff, p_value, interval, expected_sign, alpha, smallest, margin, level, n, statistic, unit)
 

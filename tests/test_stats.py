@@ -202,3 +202,11 @@ def test_dr_difference_separates_distinct_curves():
     out = stats.dr_difference(flat, steep, n_boot=300)
     assert out["diff"] == pytest.approx((1 - np.exp(-0.1 / 0.05)) - (1 - np.exp(-0.1 / 0.15)))
     assert 0 < out["low"] < out["diff"] < out["high"]
+
+
+def test_dr_test_image_term_widens_the_interval_and_counts_seeds():
+    rows = _dr_rows([0.08, 0.1, 0.12])
+    seeds = stats.dr_difference(rows, rows, n_boot=300)
+    images = stats.dr_difference(rows, rows, n_boot=300, n_test=500)
+    assert images["high"] - images["low"] > seeds["high"] - seeds["low"]
+    assert images["n"] == (3, 3)

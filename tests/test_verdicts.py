@@ -63,6 +63,8 @@ def test_difference_names_too_few_seeds():
     v = V.difference(0.5, 1 / 3, n=(2, 2), alpha=0.05)
     assert v.outcome == V.UNDECIDED
     assert "2 vs 2" in v.reason and "0.33" in v.reason and "too few" in v.reason
+    # deciding on a bootstrap interval over the same 2 vs 2 seeds cannot decide either
+    assert V.difference(0.08, interval=(0.07, 0.09), n=(2, 2)).outcome == V.UNDECIDED
 
 
 def test_difference_expected_sign_and_interval_only():

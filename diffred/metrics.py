@@ -151,7 +151,8 @@ def _seed_matrix(curve_rows):
     ``seed``, ``accuracy`` (rows flagged ``duplicate_k`` dropped; NaN where a seed lacks a
     fraction)."""
     cols = {c: np.asarray(curve_rows[c]) for c in ("fraction", "seed", "accuracy")}
-    keep = ~np.asarray(curve_rows["duplicate_k"], bool) if "duplicate_k" in curve_rows else np.ones(len(cols["seed"]), bool)
+    keep = (~np.asarray(curve_rows["duplicate_k"], bool) if "duplicate_k" in curve_rows
+            else np.ones(len(cols["seed"]), bool))
     frac, seed, acc = (v[keep] for v in cols.values())
     fr, fi = np.unique(np.round(frac.astype(float), 12), return_inverse=True)
     sd, si = np.unique(seed, return_inverse=True)
@@ -200,8 +201,8 @@ def dr_bootstrap(curve_rows, delta: float = 0.9, n_boot: int = 2000, level: floa
     seeds), ``low``, ``high``, ``n_seeds``, ``level``, ``n_boot``."""
     dr, reps = dr_replicates(curve_rows, delta, n_boot, random_state, n_test)
     lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
-    return {"dr": dr, "low": float(lo), "high": float(hi), "n_seeds": int(np.unique(np.asarray(curve_rows["seed"])).size),
-            "level": level, "n_boot": int(n_boot)}
+    n_seeds = int(np.unique(np.asarray(curve_rows["seed"])).size)
+    return {"dr": dr, "low": float(lo), "high": float(hi), "n_seeds": n_seeds, "level": level, "n_boot": int(n_boot)}
 
 
 def dense_fractions(summary, delta: float = 0.9, n: int = 5, digits: int = 4) -> list[float]:

@@ -55,7 +55,8 @@ def bootstrap_gap_images(correct, correct_full, n_boot: int = N_BOOT, level: flo
     full = np.asarray(correct_full, float)
     full = full.mean(0) if full.ndim == 2 else full
     if C.ndim != 2 or full.shape != (C.shape[1],):
-        raise ValueError(f"correct must be (n_seeds, n_images) and correct_full (n_images,); got {C.shape}, {full.shape}")
+        raise ValueError(f"correct must be (n_seeds, n_images) and correct_full (n_images,); "
+                         f"got {C.shape}, {full.shape}")
     S, n = C.shape
     rng = np.random.default_rng(random_state)
     reps = []

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -55,7 +55,7 @@ class Verdict:
     p_value: float | None = None
     n: int | tuple | None = None
     rule: str | None = None
-    parts: Mapping[str, "Verdict"] = dataclasses.field(default_factory=dict)
+    parts: Mapping[str, Verdict] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         if self.outcome not in OUTCOMES:

@@ -30,10 +30,14 @@ def ledger(build: Path) -> list[dict]:
         nb = json.loads(nb_path.read_text())
         for cell in nb.get("cells", []):
             for out in cell.get("outputs", []):
-                name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+                book = out.get("metadata", {}).get("scrapbook", {})
+                name = book.get("name")
                 if name is None:
                     continue
-                data = out.get("data", {})
+                # a notebook executed outside MyST-NB (jupytext, papermill) keeps the glue
+                # under "application/papermill.record/<mime>": read it as "<mime>"
+                prefix = book.get("mime_prefix", "")
+                data = {k.removeprefix(prefix): v for k, v in out.get("data", {}).items()}
                 if "text/plain" in data and len(data) == 1:
                     value = "".join(data["text/plain"])
                 else:

@@ -13,9 +13,10 @@ import torch
 from timm.data import ImageNetInfo
 
 from ..config import RunConfig
-from ..curves import subset_curve
+from ..curves import scale_note, subset_curve
 from ..datasets import load_dataset
 from ..models import load_encoder
+from . import Result
 
 
 SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
@@ -80,3 +81,39 @@ def pretrained_vs_random(cfg: RunConfig, random_model: str = "efficientnet_lite0
         df = subset_curve(c)
         rows.append({"model": model, "dataset": cfg.dataset, "n_train": c.n_train, "accuracy": float(df.accuracy.mean())})
     return pd.DataFrame(rows)
+
+
+
+def run(models, datasets, compare_dataset: str = "fashion_mnist", compare_n_train: int = 5000,
+        image_size: int | None = 112) -> Result:
+    """Everything the Setup chapter shows: the models and datasets tables, the first
+    model's ImageNet predictions on real photos, and its full-layer probe accuracy beside a
+    randomly initialised copy's (``compare_n_train`` images of ``compare_dataset``)."""
+    params = {"models": list(models), "datasets": list(datasets), "compare_dataset": compare_dataset,
+              "compare_n_train": compare_n_train, "image_size": image_size}
+    cfg = RunConfig(model=params["models"][0], dataset=compare_dataset, n_train=compare_n_train,
+                    image_size=image_size).scaled()
+    return Result(params, {"models": describe_models(params["models"]),
+                           "datasets": describe_datasets(params["datasets"]),
+                           "predictions": imagenet_predictions(params["models"][0]),
+                           "versus": pretrained_vs_random(cfg)})
+
+
+def predictions_table(result: Result) -> pd.DataFrame:
+    """The predictions as the chapter shows them (probabilities to three decimals)."""
+    return result.predictions.round(3)
+
+
+def quotes(result: Result) -> dict:
+    """Every number and word the Setup chapter's prose quotes. The first row of ``versus``
+    is the pre-trained model, the second its random-weight copy (as
+    :func:`pretrained_vs_random` builds it)."""
+    acc_pre, acc_rand = (float(a) for a in result.versus.accuracy.iloc[:2])
+    better = acc_pre > acc_rand
+    return {"scale_note": scale_note(),
+            "cat_label": result.predictions.prediction.iloc[0],
+            "cat_p": float(result.predictions.probability.iloc[0]),
+            "acc_pre": 100 * acc_pre, "acc_rand": 100 * acc_rand,
+            "cmp_n": int(result.versus.n_train.iloc[0]),
+            "versus_sentence": "the pre-trained features carry knowledge a random network's do not" if better
+            else "the random network is as good here, which would cast doubt on the weights"}

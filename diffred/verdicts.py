@@ -82,11 +82,36 @@ class Verdict:
             out[f"{prefix}_p"] = self.p_value
         return out
 
+    def badge(self, claim: int) -> Badge:
+        """The verdict as the chapter shows it for claim ``claim``: ``{glue}`claim<N>_badge```
+        renders ``<span class="claim-verdict" data-claim="N" data-outcome="...">``, which the
+        claims ledger and its browser test read."""
+        return Badge(claim, self.outcome, self.reason)
+
     def row(self) -> dict:
         """One flat record (for a claims ledger or a table)."""
         lo, hi = self.interval if self.interval is not None else (None, None)
         return {"verdict": self.outcome, "statistic": self.statistic, "low": lo, "high": hi,
                 "p_value": self.p_value, "n": self.n, "reason": self.reason}
+
+
+@dataclasses.dataclass(frozen=True)
+class Badge:
+    """A verdict for inline display: HTML (a span marked with the claim and outcome) in the
+    book, the outcome word in plain text."""
+
+    claim: int
+    outcome: str
+    reason: str = ""
+
+    def __repr__(self) -> str:
+        return self.outcome
+
+    def _repr_html_(self) -> str:
+        title = self.reason.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+        css = self.outcome.replace(" ", "-")
+        return (f'<span class="claim-verdict verdict-{css}" data-claim="{self.claim}" '
+                f'data-outcome="{self.outcome}" title="{title}"><strong>{self.outcome}</strong></span>')
 
 
 @dataclasses.dataclass(frozen=True)

@@ -234,3 +234,22 @@ def test_pretraining_tables_on_a_constructed_zoo():
     assert first.loc[("x", 0.1, 25), ("cnn_ce", "first")] == pytest.approx(FULL * 0.71 + 0.05)
     assert pretraining.cka_table(r).loc["cnn_ce", "subset vs full"] == pytest.approx(0.5)
     assert set(r.width_table.variant) == {"cnn_ce", "cnn_w64", "cnn_w1024"}
+
+
+# ----------------------------------------------------------------------------- plots
+
+def test_plots_of_these_chapters_draw_on_given_axes():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from diffred import plots
+    r = _zoo_result()
+    tables = pd.concat([_stages([0.5, 0.9], 0.8).assign(model="a"), _stages([0.6], 0.7).assign(model="b")])
+    for draw, data, n in [(plots.variant_curves, r.summary, 1), (plots.variant_redundancy, r.table, 1),
+                          (plots.width_effect, r.width_table, 2), (plots.layer_redundancy, tables, 2)]:
+        own = draw(data)
+        assert len(own.axes) == n
+        fig, axes = plt.subplots(1, n, squeeze=False)
+        assert draw(data, ax=axes[0] if n > 1 else axes[0, 0]) is fig
+        assert all(a.has_data() for a in axes[0])
+        plt.close("all")

@@ -253,3 +253,11 @@ def test_plots_of_these_chapters_draw_on_given_axes():
         assert draw(data, ax=axes[0] if n > 1 else axes[0, 0]) is fig
         assert all(a.has_data() for a in axes[0])
         plt.close("all")
+
+
+def test_pretraining_without_cka_or_most_variants_still_quotes():
+    r = _zoo_result()
+    r.frames["cka"] = pd.DataFrame()  # a re-run with cka_dataset=None
+    q = pretraining.quotes(r)
+    assert math.isnan(q["cka_adv"]) and q["cka_word"] == "not higher, unlike the paper's robust models"
+    assert pretraining.cka_table(r).empty

@@ -206,6 +206,8 @@ def regulariser_table(result: Result) -> pd.DataFrame:
 def cka_table(result: Result) -> pd.DataFrame:
     """Mean CKA per variant and comparison at :data:`CKA_FRACTION`."""
     c = result.cka
+    if c.empty:  # no cka_dataset
+        return pd.DataFrame()
     return c[np.isclose(c.fraction, CKA_FRACTION)].groupby(["variant", "comparison"]).cka.mean().unstack().round(3)
 
 

@@ -239,12 +239,17 @@ def _variant_palette(variants) -> dict:
     return dict(zip(variants, sns.color_palette("tab20", len(variants))))
 
 
-def variant_curves(summary: pd.DataFrame):
-    """Accuracy ratio vs fraction, one line per pre-training variant, one panel per task."""
+def variant_curves(summary: pd.DataFrame, ax=None):
+    """Accuracy ratio vs fraction, one line per pre-training variant, one panel per task
+    (``ax``: one axis per task)."""
     datasets = list(dict.fromkeys(summary.dataset))
     variants = sorted(summary.variant.unique())
     colors = _variant_palette(variants)
-    fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 4.0), squeeze=False, sharey=True)
+    if ax is None:
+        fig, axes = plt.subplots(1, len(datasets), figsize=(4.6 * len(datasets), 4.0), squeeze=False, sharey=True)
+    else:
+        axes = np.atleast_1d(ax).reshape(1, -1)
+        fig = axes[0, 0].figure
     for axis, ds in zip(axes[0], datasets):
         for v in variants:
             g = summary[(summary.dataset == ds) & (summary.variant == v)].sort_values("fraction")
@@ -261,9 +266,9 @@ def variant_curves(summary: pd.DataFrame):
     return fig
 
 
-def variant_redundancy(table: pd.DataFrame, metric: str = "ratio_small"):
+def variant_redundancy(table: pd.DataFrame, metric: str = "ratio_small", ax=None):
     """``metric`` per variant and task: a dot per training seed, a bar for their mean."""
-    fig, axis = plt.subplots(figsize=(9.5, 4.2))
+    fig, (axis,) = _axes(ax, size=(9.5, 4.2))
     order = sorted(table.variant.unique())
     sns.barplot(table, x="variant", y=metric, hue="dataset", order=order, errorbar=None, alpha=0.45, ax=axis)
     sns.stripplot(table, x="variant", y=metric, hue="dataset", order=order, dodge=True, size=4,
@@ -279,9 +284,9 @@ def variant_redundancy(table: pd.DataFrame, metric: str = "ratio_small"):
     return fig
 
 
-def width_effect(table: pd.DataFrame, metric: str = "ratio_small"):
-    """(a) ``metric`` and (b) full-layer accuracy against the penultimate width."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10.5, 3.9))
+def width_effect(table: pd.DataFrame, metric: str = "ratio_small", ax=None):
+    """(a) ``metric`` and (b) full-layer accuracy against the penultimate width (``ax``: two axes)."""
+    fig, (a, b) = _axes(ax, ncols=2, size=(5.25, 3.9))
     m = table.groupby(["dataset", "width"], as_index=False).agg(
         r=(metric, "mean"), r_sd=(metric, "std"), full=("full_accuracy", "mean"))
     for ds, g in m.groupby("dataset"):
@@ -299,9 +304,10 @@ def width_effect(table: pd.DataFrame, metric: str = "ratio_small"):
     return fig
 
 
-def layer_redundancy(tables: pd.DataFrame):
-    """(a) full-layer accuracy and (b) ``ratio_small`` and DR(0.9) per layer, per model."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.9))
+def layer_redundancy(tables: pd.DataFrame, ax=None):
+    """(a) full-layer accuracy and (b) ``ratio_small`` and DR(0.9) per layer, per model
+    (``ax``: two axes)."""
+    fig, (a, b) = _axes(ax, ncols=2, size=(5.5, 3.9))
     for model, g in tables.groupby("model", sort=False):
         g = g.sort_values("depth")
         x = np.arange(len(g))

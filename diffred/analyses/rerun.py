@@ -1,0 +1,104 @@
+"""Chapter 10's live example: re-run a chapter through the command line on the kind of inputs
+a researcher brings (an image folder, a checkpoint nested under ``state_dict`` with
+DataParallel's ``module.`` prefix), then read the cached result back and compare it with the
+built-in model of the same weights."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .. import datasets, models
+from ..config import cache_dir
+from ..curves import run_curves, summarise
+from . import Result
+
+CHAPTER = "02_random_subsets"  # the chapter the example re-runs
+CHECKPOINT_LABEL = "checkpoint (nested, module. prefix)"
+
+
+def write_inputs(model: str, source_dataset: str, per_class: int, test_per_class: int,
+                 root: Path | None = None) -> tuple[Path, Path]:
+    """The example's image folder (train/test layout) and checkpoint under ``root`` (default:
+    ``<cache>/rerun-demo``), each written once; returns (folder, checkpoint)."""
+    root = Path(root or cache_dir() / "rerun-demo")
+    folder = root / f"{source_dataset}_{per_class}_{test_per_class}"
+    if not folder.exists():
+        datasets.write_image_folder(source_dataset, folder, per_class, test_per_class)
+    checkpoint = root / f"{model}_dataparallel.pth"
+    if not checkpoint.exists():
+        models.save_checkpoint(models.load_encoder(model), checkpoint, nest="state_dict", prefix="module.")
+    return folder, checkpoint
+
+
+def cli_command(checkpoint: Path, arch: str, folder: Path, out: Path, fractions, seeds, image_size) -> list[str]:
+    """The ``diffred run`` command line (through this interpreter) that re-runs :data:`CHAPTER`."""
+    return [sys.executable, "-m", "diffred.cli", "run", CHAPTER, "--quiet", "--out", str(out),
+            "-p", f"model={checkpoint}", "-p", f"arch={arch}", "-p", f"datasets={folder}",
+            "-p", f"fractions={fractions}", "-p", f"seeds={seeds}", "-p", f"image_size={image_size}"]
+
+
+def run_cli(command: list[str]) -> str:
+    """Run ``command``; its standard output, or a RuntimeError with the end of its errors."""
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"diffred run failed:\n{done.stderr[-3000:]}")
+    return done.stdout.strip()
+
+
+def file_listing(folder: Path) -> pd.DataFrame:
+    """Every file under ``folder``, sorted: its relative path and size in bytes."""
+    files = [f for f in sorted(folder.rglob("*")) if f.is_file()]
+    return pd.DataFrame({"file": [str(f.relative_to(folder)) for f in files],
+                         "bytes": [f.stat().st_size for f in files]})
+
+
+def run(model: str, arch: str, source_dataset: str, per_class: int, test_per_class: int, image_size: int,
+        fractions, seeds) -> Result:
+    """Chapter 10: write the inputs, run the CLI on them, read its cached curve back through
+    the checkpoint and compute the same curve through the built-in ``model``."""
+    params = dict(model=model, arch=arch, source_dataset=source_dataset, per_class=per_class,
+                  test_per_class=test_per_class, image_size=image_size, fractions=fractions, seeds=seeds)
+    folder, checkpoint = write_inputs(model, source_dataset, per_class, test_per_class)
+    results = folder.parent / "results"
+    command = cli_command(checkpoint, arch, folder, results, fractions, seeds, image_size)
+    stdout = run_cli(command)
+    out = next(results.glob(f"{CHAPTER}__*"))
+    settings = dict(n_train=None, n_test=None, image_size=image_size, fractions=fractions, seeds=seeds)
+    from_checkpoint = run_curves(str(checkpoint), [str(folder)], arch=arch, **settings)
+    from_builtin = run_curves(model, [str(folder)], **settings)
+    curves = pd.concat([from_checkpoint.assign(model=CHECKPOINT_LABEL),
+                        from_builtin.assign(model=f"built-in {model}")], ignore_index=True)
+    frames = {"from_checkpoint": from_checkpoint, "from_builtin": from_builtin, "curves": curves,
+              "summary": summarise(curves.assign(dataset=folder.name)), "files": file_listing(out)}
+    values = {"command": command, "stdout": stdout, "folder": folder, "checkpoint": checkpoint, "out": out}
+    return Result(params, frames, values)
+
+
+def transcript(result: Result) -> str:
+    """The command as a user types it, and what it printed."""
+    return "\n".join(["$ " + shlex.join(["diffred", *result.command[3:]]), result.stdout])
+
+
+def listing(result: Result) -> str:
+    """The files the run wrote, one line each with its size."""
+    return "\n".join(f"{r.file:40s} {r.bytes:>10,d} bytes" for r in result.files.itertuples())
+
+
+def accuracy_table(result: Result) -> pd.DataFrame:
+    """Mean probe accuracy per fraction, through the checkpoint and through the built-in model."""
+    return result.summary.pivot_table(index=["fraction", "k"], columns="model", values="acc_mean").round(3)
+
+
+def quotes(result: Result) -> dict:
+    """Every number and word chapter 10 quotes: whether the two routes agree exactly, the
+    folder's training images and the full layer's accuracy through the checkpoint."""
+    ck, bi = result.from_checkpoint, result.from_builtin
+    same = bool((ck.accuracy.to_numpy() == bi.accuracy.to_numpy()).all())
+    return {"same_word": "identical" if same else "not identical",
+            "n_folder_train": int(result.params["per_class"] * ck.filter(like="acc_").shape[1]),
+            "demo_full": 100 * float(ck[ck.fraction == 1.0].accuracy.mean())}

@@ -214,11 +214,18 @@ def dr_vs_difficulty(points: pd.DataFrame, ax=None):
 
 
 def robustness_curves(curves: pd.DataFrame, ax=None):
-    """One panel per protocol choice: mean accuracy vs fraction, one line per value."""
+    """One panel per protocol choice: mean accuracy vs fraction, one line per value
+    (``ax``: an array of at least as many axes as choices, else a new 3-column grid)."""
     choices = list(dict.fromkeys(curves.choice))
     ncols = 3
     nrows = int(np.ceil(len(choices) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharey=True)
+    if ax is None:
+        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.2 * nrows), squeeze=False, sharey=True)
+    else:
+        axes = np.atleast_2d(ax)
+        fig = axes.flat[0].figure
+        if axes.size < len(choices):
+            raise ValueError(f"robustness_curves needs {len(choices)} axes, one per choice; got {axes.size}")
     for axis, choice in zip(axes.ravel(), choices):
         g = curves[(curves.choice == choice) & ~curves.duplicate_k.astype(bool)]
         m = g.groupby(["value", "fraction"], sort=False, as_index=False).accuracy.mean()

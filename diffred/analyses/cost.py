@@ -1,4 +1,5 @@
-"""What it costs: cached features and batched probes against the paper's recipe, measured."""
+"""What it costs: cached features and batched probes against the paper's recipe, measured
+side by side on the same features and grid (time, and the accuracy each method gives up)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 
 from ..config import RunConfig
-from ..curves import cached_frames, feature_digests, features_of, probe_spec
+from ..curves import cached_frames, feature_digests, features_of, probe_spec, scale_note
 from ..probes import LogisticProbe, RidgeProbe, paper_recipe, validation_split
 from ..subsets import Selection, random_subsets
+from . import Result
 
 
+#: The methods compared; the prose quotes each one's time, and the batched probe's speed-up
+#: over :data:`REFERENCE` (scikit-learn fitted per subset, the accuracy reference too).
 COST_METHODS = ("batched logistic", "batched logistic, alpha grid", "ridge", "scikit-learn per subset",
                 "paper recipe per subset")
+BATCHED, GRID, RIDGE, REFERENCE, RECIPE = COST_METHODS
 
 
 def probe_costs_cached(cfg: RunConfig, **kw) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -26,9 +31,42 @@ def probe_costs_cached(cfg: RunConfig, **kw) -> tuple[pd.DataFrame, pd.DataFrame
     return bench, per, meta
 
 
+def _timed(fn):
+    t0 = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t0
+
+
+def _sklearn_per_subset(Xs, y, Xt, y_test, sel: Selection, C: float, max_iter: int) -> list[float]:
+    """scikit-learn's logistic regression fitted once per distinct subset of ``sel``
+    (standardised features ``Xs``/``Xt``); the test accuracy of each member."""
+    accs, cache = [], {}
+    for i in range(len(sel)):
+        ix = sel.indices(i)
+        key = np.sort(ix).tobytes()
+        if key not in cache:
+            m = LogisticRegression(C=C, max_iter=max_iter).fit(Xs[:, ix], y)
+            cache[key] = m.score(Xt[:, ix], y_test)
+        accs.append(cache[key])
+    return accs
+
+
+def _recipe_per_subset(tr, te, sel: Selection, epochs: int) -> tuple[list[float], float]:
+    """The paper's SGD recipe fitted for ``epochs`` on each member alone: the test accuracies
+    and the seconds spent fitting (prediction excluded)."""
+    accs, sec_total = [], 0.0
+    for i in range(len(sel)):
+        one = Selection(sel.bases, (sel.members[i],))
+        t0 = time.perf_counter()
+        p = paper_recipe(max_epochs=epochs).fit(tr.X, tr.y, one)
+        sec_total += time.perf_counter() - t0
+        accs.append(float(p.score(te.X, te.y)[0]))
+    return accs, sec_total
+
+
 def probe_costs(cfg: RunConfig, methods=COST_METHODS, paper_epochs_timed: int = 2,
                 sklearn_max_iter: int = 1000) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Time, peak memory and accuracy of each probe method on the same cached features and
+    """Time and accuracy of each probe method on the same cached features and
     the same (fraction, seed) grid, measured side by side. The paper's recipe is timed for
     ``paper_epochs_timed`` epochs per subset and extrapolated to its 100 epochs (said in
     the ``note`` column). Returns (one row per method, one row per method x member)."""
@@ -42,23 +80,18 @@ def probe_costs(cfg: RunConfig, methods=COST_METHODS, paper_epochs_timed: int = 
         for m, a in zip(sel.members, accs):
             acc_rows.append({"method": method, "fraction": m.fraction, "seed": m.seed, "k": m.k, "accuracy": a})
 
-    def timed(fn):
-        t0 = time.perf_counter()
-        out = fn()
-        return out, time.perf_counter() - t0, None
-
     if "batched logistic" in methods:
-        p, sec, _ = timed(lambda: LogisticProbe().fit(tr.X, tr.y, sel))
+        p, sec = _timed(lambda: LogisticProbe().fit(tr.X, tr.y, sel))
         record("batched logistic", sec, p.score(te.X, te.y), f"{p.n_epochs_} epochs, {len(sel)} subsets at once, "
                f"alpha {p.alphas[0]:g}")
     alpha_ref = LogisticProbe().alphas[0]
     if "batched logistic, alpha grid" in methods:
         grid = (1e-4, 1e-3, 1e-2)
-        p, sec, _ = timed(lambda: LogisticProbe(alphas=grid).fit(tr.X, tr.y, sel))
+        p, sec = _timed(lambda: LogisticProbe(alphas=grid).fit(tr.X, tr.y, sel))
         record("batched logistic, alpha grid", sec, p.score(te.X, te.y),
                f"alpha in {grid} chosen per subset on the validation split")
     if "ridge" in methods:
-        p, sec, _ = timed(lambda: RidgeProbe().fit(tr.X, tr.y, sel))
+        p, sec = _timed(lambda: RidgeProbe().fit(tr.X, tr.y, sel))
         record("ridge", sec, p.score(te.X, te.y), "closed form, one Gram matrix")
     tri, _ = validation_split(tr.y, 0.1, 0)
     mu, sd = tr.X[tri].mean(0), tr.X[tri].std(0)
@@ -66,31 +99,10 @@ def probe_costs(cfg: RunConfig, methods=COST_METHODS, paper_epochs_timed: int = 
     Xs, Xt = (tr.X[tri] - mu) / sd, (te.X - mu) / sd
     if "scikit-learn per subset" in methods:
         C = 1.0 / (alpha_ref * len(tri))
-
-        def sk():
-            accs, cache = [], {}
-            for i in range(len(sel)):
-                ix = sel.indices(i)
-                key = np.sort(ix).tobytes()
-                if key not in cache:
-                    m = LogisticRegression(C=C, max_iter=sklearn_max_iter).fit(Xs[:, ix], tr.y[tri])
-                    cache[key] = m.score(Xt[:, ix], te.y)
-                accs.append(cache[key])
-            return accs
-        accs, sec, _ = timed(sk)
+        accs, sec = _timed(lambda: _sklearn_per_subset(Xs, tr.y[tri], Xt, te.y, sel, C, sklearn_max_iter))
         record("scikit-learn per subset", sec, accs, f"lbfgs, C = {C:.3g} (= the batched probe's alpha)")
     if "paper recipe per subset" in methods:
-
-        def recipe():
-            accs, sec_total = [], 0.0
-            for i in range(len(sel)):
-                one = Selection(sel.bases, (sel.members[i],))
-                t0 = time.perf_counter()
-                p = paper_recipe(max_epochs=paper_epochs_timed).fit(tr.X, tr.y, one)
-                sec_total += time.perf_counter() - t0
-                accs.append(float(p.score(te.X, te.y)[0]))
-            return accs, sec_total
-        (accs, sec), _, _ = timed(recipe)
+        accs, sec = _recipe_per_subset(tr, te, sel, paper_epochs_timed)
         record("paper recipe per subset", sec * 100 / paper_epochs_timed, accs,
                f"timed {paper_epochs_timed} epochs per subset, extrapolated to 100; accuracy after "
                f"{paper_epochs_timed} epochs only")
@@ -104,10 +116,60 @@ def recipe_cost_estimate(n_subsets: int, n_images: int, images_per_second: float
             "extraction_seconds": n_images / images_per_second}
 
 
-def accuracy_gaps(per_member: pd.DataFrame, reference: str = "scikit-learn per subset") -> pd.DataFrame:
+def accuracy_gaps(per_member: pd.DataFrame, reference: str = REFERENCE) -> pd.DataFrame:
     """Mean accuracy per (method, fraction) minus the reference method's, in points."""
     m = per_member.groupby(["method", "fraction"], as_index=False)["accuracy"].mean()
     ref = m[m.method == reference].set_index("fraction")["accuracy"]
     m = m[m.method != reference].copy()
     m["gap_points"] = 100 * (m.accuracy - m.fraction.map(ref))
     return m
+
+
+def run(*, model, arch, dataset, n_train, image_size, fractions, seeds) -> Result:
+    """The chapter's computation: every method timed on the same cached features and grid
+    (cached with its timings), the accuracy gaps to scikit-learn, and what the paper's
+    recipe would cost in backbone time on this machine."""
+    params = dict(model=model, arch=arch, dataset=dataset, n_train=n_train, image_size=image_size,
+                  fractions=fractions, seeds=seeds)
+    cfg = RunConfig(model=model, arch=arch, dataset=dataset, n_train=n_train, image_size=image_size,
+                    fractions=fractions, seeds=seeds).scaled()
+    bench, per_member, measured = probe_costs_cached(cfg)
+    train, _ = features_of(cfg)
+    n_members = len(per_member) // len(bench)
+    ips = train.meta["images_per_second"]
+    values = {"scale_note": scale_note(), "measured": measured, "n_members": n_members,
+              "n_train_used": int(cfg.n_train), "images_per_second": ips,
+              "estimate": recipe_cost_estimate(n_members, len(train.y), ips)}
+    return Result(params, {"bench": bench, "per_member": per_member, "gaps": accuracy_gaps(per_member)}, values)
+
+
+def bench_table(result: Result) -> pd.DataFrame:
+    """One row per method: seconds and note (rounded for display)."""
+    return result.bench.round(2)
+
+
+def _timing_quotes(result: Result) -> dict:
+    t = result.bench.set_index("method").seconds
+    acc_m = result.per_member.groupby(["method", "fraction"]).accuracy.mean().unstack(0)
+    return {"t_batched": float(t[BATCHED]), "t_grid": float(t[GRID]), "t_ridge": float(t[RIDGE]),
+            "t_sklearn": float(t[REFERENCE]), "t_recipe": float(t[RECIPE]),
+            "grid_diff": float(100 * (acc_m[GRID] - acc_m[BATCHED]).abs().max()),
+            "speedup": float(t[REFERENCE] / t[BATCHED])}
+
+
+def _gap_quotes(gaps: pd.DataFrame) -> dict:
+    batched = gaps[gaps.method.str.startswith(BATCHED)]
+    worst = batched.assign(a=batched.gap_points.abs()).nlargest(1, "a")
+    r = gaps[gaps.method == RIDGE].sort_values("fraction")
+    ridge_small = float(r.gap_points.iloc[: len(r) // 2].mean())
+    return {"max_gap": float(batched.gap_points.abs().max()), "max_gap_frac": f"fraction {worst.fraction.iloc[0]:g}",
+            "ridge_gap_small": abs(ridge_small), "ridge_word": "below" if ridge_small < 0 else "above"}
+
+
+def quotes(result: Result) -> dict:
+    """Every number and word the chapter's prose quotes."""
+    estimate = result.estimate
+    return {"scale_note": result.scale_note, "measured_when": result.measured["computed"],
+            "n_members": result.n_members, "n_train_used": result.n_train_used, **_timing_quotes(result),
+            "ips": float(result.images_per_second), "extract_s": estimate["extraction_seconds"],
+            "recipe_h": estimate["recipe_seconds"] / 3600, **_gap_quotes(result.gaps)}

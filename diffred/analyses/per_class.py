@@ -1,5 +1,6 @@
-"""Claim 6: some classes lose far more than others when neurons are dropped (Gini, a
-permutation test)."""
+"""Claim 6 (paper Section 5): some classes lose far more than others when neurons are
+dropped. The Gini coefficient of per-class accuracy, class x fraction heatmaps, and a
+permutation test of whether the unevenness exceeds subset-to-subset noise."""
 
 from __future__ import annotations
 
@@ -7,7 +8,16 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from ..curves import class_columns
+from ..config import RunConfig
+from ..curves import class_columns, scale_note, subset_curve
+from . import Result
+
+#: The verdict's rule: the claim holds when the permutation test's p-value is below this.
+SIGNIFICANCE = 0.01
+#: The heatmap shows fractions from this one up (smaller ones are all near chance).
+HEATMAP_MIN_FRACTION = 0.005
+#: How many of the hardest-hit classes the verdict names.
+N_HARDEST = 3
 
 
 def per_class(curve: pd.DataFrame) -> pd.DataFrame:
@@ -62,3 +72,48 @@ def unevenness_test(curve: pd.DataFrame, fraction: float, n_permutations: int = 
     return {"fraction": fraction, "statistic": stat, "p_value": p, "n_permutations": n_permutations,
             "worst_class": cols[worst][4:], "worst_drop_points": 100 * float(D.mean(0)[worst]),
             "mean_drop_points": 100 * float(D.mean()), "best_drop_points": 100 * float(D.mean(0).min())}
+
+
+def run(*, model, arch, dataset, n_train, image_size, fractions, seeds, test_fraction, n_permutations) -> Result:
+    """The chapter's computation: the subset curve of one (model, dataset), its per-class
+    table, Gini curve and unevenness test at ``test_fraction``."""
+    params = dict(model=model, arch=arch, dataset=dataset, n_train=n_train, image_size=image_size,
+                  fractions=list(fractions), seeds=list(seeds), test_fraction=test_fraction,
+                  n_permutations=n_permutations)
+    cfg = RunConfig(model=model, arch=arch, dataset=dataset, n_train=n_train, image_size=image_size,
+                    fractions=fractions, seeds=seeds).scaled()
+    curve = subset_curve(cfg)
+    classes = per_class(curve)
+    frames = {"curve": curve, "classes": classes, "gini": gini_curve(curve),
+              "heatmap": classes[classes.fraction >= HEATMAP_MIN_FRACTION]}
+    return Result(params, frames, {"test": unevenness_test(curve, test_fraction, n_permutations),
+                                   "scale_note": scale_note()})
+
+
+def drop_table(result: Result) -> pd.DataFrame:
+    """Per class at the test fraction: accuracy, ratio to the full layer and drop in points,
+    hardest hit first (rounded for display)."""
+    return _at_test_fraction(result)[["class", "acc", "relative", "drop_points"]].round(3).reset_index(drop=True)
+
+
+def _at_test_fraction(result: Result) -> pd.DataFrame:
+    classes = result.classes
+    at = classes[classes.fraction == result.params["test_fraction"]]
+    return at.sort_values("drop_points", ascending=False)
+
+
+def verdict(p_value: float) -> str:
+    """The claim's verdict word from the permutation test's p-value."""
+    return "holds" if p_value < SIGNIFICANCE else "is not supported"
+
+
+def quotes(result: Result) -> dict:
+    """Every number and word the chapter's prose quotes."""
+    test, tf = result.test, result.params["test_fraction"]
+    g = result.gini.groupby("fraction").gini.mean()
+    return {"scale_note": result.scale_note, "tf": tf, "worst": test["worst_class"],
+            "worst_drop": test["worst_drop_points"], "best_drop": test["best_drop_points"],
+            "mean_drop": test["mean_drop_points"], "p": test["p_value"], "nperm": test["n_permutations"],
+            "gini_full": float(g.loc[1.0]), "gini_small": float(g.loc[tf]),
+            "top3": ", ".join(_at_test_fraction(result)["class"].head(N_HARDEST)),
+            "verdict": verdict(test["p_value"]), "significance": f"{100 * SIGNIFICANCE:g}%"}

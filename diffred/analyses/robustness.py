@@ -1,5 +1,6 @@
 """How robust the conclusions are to protocol choices the paper fixed: one choice at a
-time (L2 strength, probe, resolution, precision, training images, seeds)."""
+time (L2 strength, probe, resolution, precision, training images, seeds), each recorded
+with the full-layer accuracy, the accuracy at 20%, the claim-1 verdict and DR(0.9)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,17 @@ import pandas as pd
 
 from ..config import SMOKE_LIMITS, RunConfig, scale
 from ..curves import (cached_frames, curve_from_features, dr_table, feature_digests, features_of, make_probe,
-                      probe_spec, subset_curve, summarise)
+                      probe_spec, scale_note, subset_curve, summarise)
 from ..device import resolved_precision
 from ..probes import LogisticProbe, paper_recipe
+from . import Result
+
+#: The ``choice`` of each row (also the figure's panel titles); the prose quotes these three.
+L2_STRENGTH = "L2 strength (logistic)"
+TRAINING_IMAGES = "training images"
+SUBSET_SEEDS = "subset seeds"
+#: The ``value`` of the training-images choice that uses the whole training split.
+ALL_IMAGES = "all"
 
 
 def _variant_row(choice: str, value, curve: pd.DataFrame, fraction: float = 0.2, points: float = 5.0) -> dict:
@@ -62,8 +71,8 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
         rows.append(_variant_row(choice, value, curve))
 
     for a in alphas:
-        add("L2 strength (logistic)", a, probe_curve(LogisticProbe(alphas=(a,))))
-    add("L2 strength (logistic)", "chosen per subset", probe_curve(LogisticProbe(alphas=tuple(alphas))))
+        add(L2_STRENGTH, a, probe_curve(LogisticProbe(alphas=(a,))))
+    add(L2_STRENGTH, "chosen per subset", probe_curve(LogisticProbe(alphas=tuple(alphas))))
     for p in probes:
         est = paper_recipe(max_epochs=paper_epochs) if p == "paper" else make_probe(p)
         label = f"paper SGD recipe, {paper_epochs} epochs" if p == "paper" else p
@@ -77,9 +86,9 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
         add(f"extraction precision (n_train={small.n_train})", resolved_precision(prec, small.device),
             subset_curve(dataclasses.replace(small, precision=prec)))
     for n in n_trains:
-        add("training images", "all" if n is None else n, subset_curve(dataclasses.replace(base, n_train=n).scaled()))
+        add(TRAINING_IMAGES, ALL_IMAGES if n is None else n, subset_curve(dataclasses.replace(base, n_train=n).scaled()))
     for k in seed_counts:
-        add("subset seeds", k, subset_curve(dataclasses.replace(base, seeds=tuple(range(1, k + 1)))))
+        add(SUBSET_SEEDS, k, subset_curve(dataclasses.replace(base, seeds=tuple(range(1, k + 1)))))
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
 
 
@@ -96,3 +105,70 @@ def robustness_summary(rows: pd.DataFrame) -> pd.DataFrame:
                     "claim-1 verdict changes": "yes" if g.claim_holds.nunique() > 1 else "no",
                     "DR changes": "yes" if g.dr_closest.nunique() > 1 or g.dr_threshold.nunique() > 1 else "no"})
     return pd.DataFrame(out)
+
+
+def run(*, model, arch, dataset, n_train, image_size, fractions, seeds, alphas, paper_epochs, image_sizes,
+        small_n_train, small_n_test, n_trains, seed_counts) -> Result:
+    """The chapter's computation: one row and one curve per (choice, value) around the base
+    run, and the per-choice summary."""
+    params = dict(model=model, arch=arch, dataset=dataset, n_train=n_train, image_size=image_size,
+                  fractions=fractions, seeds=seeds, alphas=alphas, paper_epochs=paper_epochs,
+                  image_sizes=image_sizes, small_n_train=small_n_train, small_n_test=small_n_test,
+                  n_trains=n_trains, seed_counts=seed_counts)
+    base = RunConfig(model=model, arch=arch, dataset=dataset, n_train=n_train, image_size=image_size,
+                     fractions=fractions, seeds=seeds).scaled()
+    rows, curves = robustness(base, alphas=alphas, paper_epochs=paper_epochs, image_sizes=image_sizes,
+                              small_n_train=small_n_train, small_n_test=small_n_test, n_trains=n_trains,
+                              seed_counts=seed_counts)
+    frames = {"rows": rows, "curves": curves, "summary": robustness_summary(rows)}
+    return Result(params, frames, {"scale_note": scale_note()})
+
+
+def rows_table(result: Result) -> pd.DataFrame:
+    """The rows for display: accuracies in percent, rounded."""
+    rows = result.rows
+    shown = rows.assign(full=100 * rows.full, at_20=100 * rows.at_20, std_20=100 * rows.std_20)
+    return shown.round({"full": 1, "at_20": 1, "std_20": 2, "gap_points": 1, "dr_closest": 2, "dr_threshold": 2})
+
+
+def _choice(rows: pd.DataFrame, choice: str) -> pd.DataFrame:
+    return rows[rows.choice == choice]
+
+
+def _changes(summary: pd.DataFrame, column: str) -> str:
+    changed = summary[summary[column] == "yes"].choice.tolist()
+    return ", ".join(changed) if changed else "none of them"
+
+
+def training_images_ends(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The training-images rows with the fewest images and with the most (the whole split
+    when it was tried), chosen by their values, not by row order."""
+    nt = _choice(rows, TRAINING_IMAGES)
+    counts = pd.to_numeric(nt.value.where(nt.value != ALL_IMAGES), errors="coerce")
+    small = nt.loc[counts.idxmin()]
+    big = nt[nt.value == ALL_IMAGES].iloc[0] if (nt.value == ALL_IMAGES).any() else nt.loc[counts.idxmax()]
+    return small, big
+
+
+def seed_ends(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The subset-seeds rows with the fewest and the most seeds, by their values."""
+    sd = _choice(rows, SUBSET_SEEDS)
+    n = sd.value.astype(int)
+    return sd.loc[n.idxmin()], sd.loc[n.idxmax()]
+
+
+def quotes(result: Result) -> dict:
+    """Every number and word the chapter's prose quotes."""
+    rows, summary = result.rows, result.summary
+    reg = _choice(rows, L2_STRENGTH)
+    few_seeds, many_seeds = seed_ends(rows)
+    few_images, all_images = training_images_ends(rows)
+    return {"scale_note": result.scale_note,
+            "verdict_changes": _changes(summary, "claim-1 verdict changes"),
+            "dr_changes": _changes(summary, "DR changes"),
+            "reg_full_lo": 100 * float(reg.full.min()), "reg_full_hi": 100 * float(reg.full.max()),
+            "std_seeds_lo": 100 * float(few_seeds.std_20), "std_seeds_hi": 100 * float(many_seeds.std_20),
+            "seeds_lo": int(few_seeds.value), "seeds_hi": int(many_seeds.value),
+            "gap_small_n": float(few_images.gap_points), "gap_big_n": float(all_images.gap_points),
+            "n_small": str(few_images.value),
+            "n_big": "all of them" if all_images.value == ALL_IMAGES else str(all_images.value)}

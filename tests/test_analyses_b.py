@@ -1,0 +1,346 @@
+"""Known answers on constructed data for the analyses of chapters 05 (per class), 06
+(architectures), 07 (robustness) and 09 (cost): every computation, and each chapter's
+``quotes`` on a small Result whose numbers are known by construction."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from diffred import plots  # noqa: E402
+from diffred.analyses import Result  # noqa: E402
+from diffred.analyses import architectures, cost, per_class, robustness  # noqa: E402
+from diffred.subsets import random_subsets  # noqa: E402
+
+TOL = 1e-9
+
+
+def _curve(class_acc: dict, model="m", dataset="d", selector="random") -> pd.DataFrame:
+    """A subset curve from {(fraction, seed): [per-class accuracies]} (classes c0, c1, ...);
+    overall accuracy = the mean over classes, k = 100 * fraction, no duplicate k."""
+    rows = []
+    for (fraction, seed), accs in class_acc.items():
+        row = {"model": model, "dataset": dataset, "selector": selector, "fraction": fraction,
+               "k": int(round(100 * fraction)), "seed": seed, "accuracy": float(np.mean(accs)),
+               "duplicate_k": False}
+        row.update({f"acc_c{i}": float(a) for i, a in enumerate(accs)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --- chapter 05: per class ---------------------------------------------------------------
+
+def test_per_class_means_over_seeds_and_ratio_to_the_full_layer():
+    curve = _curve({(1.0, 1): [1.0, 0.5], (1.0, 2): [1.0, 0.5],
+                    (0.5, 1): [0.8, 0.5], (0.5, 2): [0.6, 0.5]})
+    dup = _curve({(0.4, 1): [0.0, 0.0]}).assign(duplicate_k=True)  # must be ignored
+    m = per_class.per_class(pd.concat([curve, dup], ignore_index=True)).set_index(["fraction", "class"])
+    assert 0.4 not in m.index.get_level_values("fraction")
+    assert m.loc[(0.5, "c0"), "acc"] == pytest.approx(0.7)
+    assert m.loc[(0.5, "c0"), "relative"] == pytest.approx(0.7)
+    assert m.loc[(0.5, "c0"), "drop_points"] == pytest.approx(30.0)
+    assert m.loc[(0.5, "c1"), "relative"] == pytest.approx(1.0)
+    assert m.loc[(0.5, "c1"), "drop_points"] == pytest.approx(0.0)
+    assert m.loc[(1.0, "c0"), "relative"] == pytest.approx(1.0)
+
+
+def test_gini_curve_is_zero_for_equal_classes_and_one_half_for_one_of_two():
+    curve = _curve({(1.0, 1): [0.7, 0.7, 0.7], (0.5, 1): [1.0, 0.0, 0.0], (0.2, 1): [1.0, 1.0, 0.0]})
+    g = per_class.gini_curve(curve).set_index("fraction")
+    assert g.loc[1.0, "gini"] == pytest.approx(0.0)
+    # three values, one holds everything: sum|xi - xj| = 4, 2 n^2 mean = 2 * 9 / 3 = 6
+    assert g.loc[0.5, "gini"] == pytest.approx(4 / 6)
+    assert g.loc[0.2, "gini"] == pytest.approx(4 / (2 * 9 * 2 / 3))
+    assert g.loc[0.5, "accuracy"] == pytest.approx(1 / 3)
+    assert list(g.columns) == ["k", "seed", "accuracy", "gini"]
+
+
+def test_unevenness_test_no_unevenness_gives_p_one():
+    """Every class drops by the same amount in each seed (the amount varies by seed): the
+    seed-mean drops are equal, the statistic is 0 and every permutation reaches it."""
+    acc = {(1.0, s): [0.9] * 5 for s in (1, 2, 3)}
+    acc.update({(0.1, s): [0.9 - d] * 5 for s, d in ((1, 0.05), (2, 0.10), (3, 0.20))})
+    t = per_class.unevenness_test(_curve(acc), 0.1, n_permutations=500)
+    assert t["statistic"] == pytest.approx(0.0, abs=TOL)
+    assert t["p_value"] == 1.0
+    assert t["mean_drop_points"] == pytest.approx(100 * (0.05 + 0.10 + 0.20) / 3)
+    assert t["worst_drop_points"] == pytest.approx(t["best_drop_points"])
+
+
+def test_unevenness_test_one_collapsing_class_gives_a_small_p():
+    rng = np.random.default_rng(0)
+    acc = {(1.0, s): [0.9] * 10 for s in range(1, 6)}
+    for s in range(1, 6):
+        drops = 0.01 + 0.005 * rng.standard_normal(10)
+        drops[3] = 0.5  # class c3 collapses in every seed
+        acc[(0.1, s)] = list(0.9 - drops)
+    t = per_class.unevenness_test(_curve(acc), 0.1, n_permutations=2000)
+    assert t["p_value"] < per_class.SIGNIFICANCE
+    assert t["p_value"] == pytest.approx(1 / 2001)  # no permutation comes close
+    assert t["worst_class"] == "c3"
+    assert t["worst_drop_points"] == pytest.approx(50.0)
+    assert per_class.verdict(t["p_value"]) == "holds"
+
+
+def test_unevenness_test_refuses_too_few_seeds_and_mixed_curves():
+    acc = {(1.0, 1): [0.9, 0.8], (0.1, 1): [0.5, 0.7]}
+    with pytest.raises(ValueError, match="at least 2 subset seeds"):
+        per_class.unevenness_test(_curve(acc), 0.1)
+    two = pd.concat([_curve(acc), _curve(acc, model="other")], ignore_index=True)
+    with pytest.raises(ValueError, match="one \\(model, dataset, selector\\)"):
+        per_class.unevenness_test(two, 0.1)
+
+
+def test_per_class_verdict_rule():
+    assert per_class.verdict(per_class.SIGNIFICANCE / 2) == "holds"
+    assert per_class.verdict(per_class.SIGNIFICANCE) == "is not supported"
+
+
+def _per_class_result(test_fraction=0.5):
+    curve = _curve({(1.0, 1): [1.0, 1.0, 1.0], (1.0, 2): [1.0, 1.0, 1.0],
+                    (0.5, 1): [0.9, 0.4, 0.7], (0.5, 2): [0.9, 0.4, 0.7]})
+    classes = per_class.per_class(curve)
+    test = {"fraction": test_fraction, "statistic": 0.1, "p_value": 0.004, "n_permutations": 249,
+            "worst_class": "c1", "worst_drop_points": 60.0, "mean_drop_points": 1 / 3 * 100,
+            "best_drop_points": 10.0}
+    return Result({"test_fraction": test_fraction}, {"classes": classes, "gini": per_class.gini_curve(curve)},
+                  {"test": test, "scale_note": "note"})
+
+
+def test_per_class_quotes_and_drop_table():
+    r = _per_class_result()
+    q = per_class.quotes(r)
+    assert q["top3"] == "c1, c2, c0"  # drops 60, 30, 10 points
+    assert q["tf"] == 0.5 and q["worst"] == "c1" and q["nperm"] == 249 and q["p"] == 0.004
+    assert q["gini_full"] == pytest.approx(0.0)
+    assert q["gini_small"] == pytest.approx(metrics_gini([0.9, 0.4, 0.7]))
+    assert q["verdict"] == "holds" and q["significance"] == "1%"
+    assert q["scale_note"] == "note"
+    assert all(isinstance(v, (str, int, float)) for v in q.values())
+    t = per_class.drop_table(r)
+    assert list(t["class"]) == ["c1", "c2", "c0"]
+    assert list(t.columns) == ["class", "acc", "relative", "drop_points"]
+    assert t.drop_points.tolist() == pytest.approx([60.0, 30.0, 10.0])
+
+
+def metrics_gini(x):
+    x = np.asarray(x, float)
+    return np.abs(x[:, None] - x[None, :]).sum() / (2 * len(x) ** 2 * x.mean())
+
+
+# --- chapter 06: architectures -----------------------------------------------------------
+
+def test_direction_words_follow_the_sign_of_rho():
+    assert architectures.direction(0.4).startswith("easier tasks show more")
+    assert architectures.direction(-0.4).startswith("here easier tasks show less")
+    assert architectures.direction(0.0).startswith("no trend")
+    assert architectures.direction(float("nan")).startswith("no trend")
+
+
+def test_spearman_is_one_for_a_monotone_relation_and_nan_without_variation():
+    df = pd.DataFrame({"a": [1, 2, 3, 4], "b": [0.1, 0.5, 0.6, 9.0], "c": [0.5] * 4})
+    assert architectures.spearman(df, "a", "b") == pytest.approx(1.0)
+    assert architectures.spearman(df.assign(b=-df.b), "a", "b") == pytest.approx(-1.0)
+    assert math.isnan(architectures.spearman(df, "a", "c"))
+
+
+def _arch_result():
+    dr = pd.DataFrame({
+        "model": ["lite0", "lite0", "lite2", "lite2", "lite0_random", "lite0_random"],
+        "dataset": ["easy", "hard", "easy", "hard", "easy", "hard"],
+        "selector": "random",
+        "full_accuracy": [0.95, 0.80, 0.97, 0.85, 0.40, 0.30],
+        "dr_closest": [0.9, 0.7, 0.96, 0.8, 0.2, 0.1],
+        "dr_threshold": [0.9, 0.7, 0.96, 0.8, 0.2, 0.1]})
+    paper_points = pd.DataFrame({"model": ["p", "p", "p"], "dataset": ["x", "y", "z"],
+                                 "full_accuracy": [0.9, 0.8, 0.7], "dr": [0.5, 0.9, 0.8]})
+    paper_table = pd.DataFrame({"model": ["p"], "pretraining": ["s"], "upstream": ["in1k"],
+                                "dataset": ["x"], "dr_0_9": [0.5]})
+    return Result({"models": ["lite0", "lite2", "lite0_random"]},
+                  {"dr": dr, "paper_points": paper_points, "paper_table": paper_table}, {"scale_note": "n"})
+
+
+def test_architectures_quotes():
+    q = architectures.quotes(_arch_result())
+    assert q["n_ours"] == 4 and q["n_paper"] == 3
+    # pre-trained: accuracy order 0.80 < 0.85 < 0.95 < 0.97, DR order 0.7 < 0.8 < 0.9 < 0.96
+    assert q["rho_ours"] == pytest.approx(1.0)
+    assert q["rho_paper"] == pytest.approx(-0.5)
+    assert q["verdict_task"] == "holds" and q["direction"].startswith("easier tasks show more")
+    assert q["dr_by_model"] == "0.80 for lite0 and 0.88 for lite2"
+    assert q["dr_random"] == pytest.approx(0.15)
+    assert q["acc_random"] == pytest.approx(35.0)
+    assert q["acc_pre"] == pytest.approx(100 * (0.95 + 0.80 + 0.97 + 0.85) / 4)
+    assert q["dr_values"] == "0.70, 0.80, 0.90, 0.96"
+    assert q["all_redundant"] == "shows" and q["min_dr"] == pytest.approx(0.7)
+    assert not any(k.endswith(("lite0", "lite2")) for k in q)  # keys are not named after models
+
+
+def test_architectures_quotes_when_one_pair_is_not_redundant():
+    r = _arch_result()
+    r.frames["dr"].loc[1, "dr_closest"] = 0.3
+    q = architectures.quotes(r)
+    assert q["all_redundant"] == "does not show"
+    assert q["verdict_task"] == "holds"  # 0.80 -> 0.3 keeps the order
+    r.frames["dr"]["dr_closest"] = [0.7, 0.9, 0.8, 0.95, 0.2, 0.1]  # easier tasks, less DR
+    q = architectures.quotes(r)
+    assert q["rho_ours"] < 0 and q["verdict_task"] == "does not hold"
+    assert q["direction"].startswith("here easier tasks show less")
+
+
+def test_architectures_one_model_and_display_tables():
+    r = _arch_result()
+    r.params["models"] = ["lite2"]
+    assert architectures.quotes(r)["dr_by_model"] == "0.88 for lite2"
+    t = architectures.dr_display(r)
+    assert t.loc["lite0", ("dr_closest", "hard")] == pytest.approx(0.7)
+    assert architectures.paper_display(r).loc[("p", "s", "in1k"), "x"] == 0.5
+
+
+# --- chapter 07: robustness --------------------------------------------------------------
+
+def _rows():
+    """Robustness rows, deliberately not in the order the choices were tried."""
+    return pd.DataFrame([
+        {"choice": robustness.TRAINING_IMAGES, "value": "all", "full": 0.92, "at_20": 0.90, "std_20": 0.001,
+         "gap_points": 2.0, "claim_holds": True, "dr_closest": 0.8, "dr_threshold": 0.8},
+        {"choice": robustness.SUBSET_SEEDS, "value": "10", "full": 0.90, "at_20": 0.88, "std_20": 0.002,
+         "gap_points": 2.0, "claim_holds": True, "dr_closest": 0.8, "dr_threshold": 0.8},
+        {"choice": robustness.TRAINING_IMAGES, "value": "1000", "full": 0.85, "at_20": 0.77, "std_20": 0.01,
+         "gap_points": 8.0, "claim_holds": False, "dr_closest": 0.7, "dr_threshold": 0.8},
+        {"choice": robustness.L2_STRENGTH, "value": "0.1", "full": 0.80, "at_20": 0.78, "std_20": 0.01,
+         "gap_points": 2.0, "claim_holds": True, "dr_closest": 0.8, "dr_threshold": 0.8},
+        {"choice": robustness.SUBSET_SEEDS, "value": "3", "full": 0.90, "at_20": 0.88, "std_20": 0.005,
+         "gap_points": 2.0, "claim_holds": True, "dr_closest": 0.8, "dr_threshold": 0.8},
+        {"choice": robustness.L2_STRENGTH, "value": "1e-05", "full": 0.91, "at_20": 0.89, "std_20": 0.01,
+         "gap_points": 2.0, "claim_holds": True, "dr_closest": 0.8, "dr_threshold": 0.8},
+        {"choice": robustness.TRAINING_IMAGES, "value": "5000", "full": 0.90, "at_20": 0.86, "std_20": 0.003,
+         "gap_points": 4.0, "claim_holds": True, "dr_closest": 0.8, "dr_threshold": 0.8},
+    ])
+
+
+def test_variant_row_on_a_constructed_curve():
+    acc = {(1.0, s): [0.9, 0.9] for s in (1, 2)}
+    acc.update({(0.2, 1): [0.86, 0.86], (0.2, 2): [0.88, 0.88], (0.1, 1): [0.5, 0.5], (0.1, 2): [0.5, 0.5]})
+    row = robustness._variant_row("c", 3, _curve(acc))
+    assert row["value"] == "3" and row["full"] == pytest.approx(0.9) and row["at_20"] == pytest.approx(0.87)
+    assert row["gap_points"] == pytest.approx(3.0) and row["claim_holds"]
+    assert row["std_20"] == pytest.approx(np.std([0.86, 0.88], ddof=1))
+    assert row["dr_closest"] == pytest.approx(0.8)  # 0.2 has ratio 0.967, 0.1 ratio 0.556, 1.0 ratio 1
+
+
+def test_robustness_summary_ranges_and_changes():
+    s = robustness.robustness_summary(_rows()).set_index("choice")
+    ti = s.loc[robustness.TRAINING_IMAGES]
+    assert ti["values"] == "all, 1000, 5000"
+    assert ti["full-layer accuracy"] == "85.0 to 92.0"
+    assert ti["accuracy at 20%"] == "77.0 to 90.0"
+    assert ti["DR(0.9), closest"] == "0.70 to 0.80"
+    assert ti["claim-1 verdict changes"] == "yes" and ti["DR changes"] == "yes"
+    seeds = s.loc[robustness.SUBSET_SEEDS]
+    assert seeds["claim-1 verdict changes"] == "no" and seeds["DR changes"] == "no"
+    assert list(s.index) == [robustness.TRAINING_IMAGES, robustness.SUBSET_SEEDS, robustness.L2_STRENGTH]
+
+
+def test_robustness_ends_are_chosen_by_value_not_row_order():
+    few, most = robustness.training_images_ends(_rows())
+    assert few.value == "1000" and most.value == "all"
+    no_all = _rows().query("value != 'all'")
+    assert robustness.training_images_ends(no_all)[1].value == "5000"
+    lo, hi = robustness.seed_ends(_rows())
+    assert (lo.value, hi.value) == ("3", "10")
+
+
+def test_robustness_quotes_and_rows_table():
+    rows = _rows()
+    r = Result({}, {"rows": rows, "summary": robustness.robustness_summary(rows)}, {"scale_note": "n"})
+    q = robustness.quotes(r)
+    assert q["verdict_changes"] == robustness.TRAINING_IMAGES
+    assert q["dr_changes"] == robustness.TRAINING_IMAGES
+    assert q["reg_full_lo"] == pytest.approx(80.0) and q["reg_full_hi"] == pytest.approx(91.0)
+    assert q["seeds_lo"] == 3 and q["seeds_hi"] == 10
+    assert q["std_seeds_lo"] == pytest.approx(0.5) and q["std_seeds_hi"] == pytest.approx(0.2)
+    assert q["gap_small_n"] == pytest.approx(8.0) and q["gap_big_n"] == pytest.approx(2.0)
+    assert q["n_small"] == "1000" and q["n_big"] == "all of them"
+    stable = rows[rows.choice != robustness.TRAINING_IMAGES]
+    q2 = robustness.quotes(Result({}, {"rows": rows, "summary": robustness.robustness_summary(stable)},
+                                  {"scale_note": "n"}))
+    assert q2["verdict_changes"] == "none of them"
+    t = robustness.rows_table(r)
+    assert t.full.iloc[0] == pytest.approx(92.0) and t.std_20.iloc[0] == pytest.approx(0.1)
+
+
+def test_robustness_curves_draws_on_given_axes():
+    curve = _curve({(1.0, 1): [0.9], (0.5, 1): [0.8]})
+    curves = pd.concat([curve.assign(choice="a", value="1"), curve.assign(choice="b", value="2")])
+    fig, axes = matplotlib.pyplot.subplots(1, 2)
+    assert plots.robustness_curves(curves, ax=axes) is fig
+    assert [a.get_title() for a in axes] == ["a", "b"]
+    with pytest.raises(ValueError, match="needs 2 axes"):
+        plots.robustness_curves(curves, ax=axes[:1])
+    matplotlib.pyplot.close("all")
+
+
+# --- chapter 09: cost --------------------------------------------------------------------
+
+def test_recipe_cost_estimate():
+    e = cost.recipe_cost_estimate(n_subsets=10, n_images=1000, images_per_second=100.0, epochs=100)
+    assert e == {"recipe_seconds": pytest.approx(10 * 100 * 10.0), "extraction_seconds": pytest.approx(10.0)}
+    assert cost.recipe_cost_estimate(1, 50, 50.0)["recipe_seconds"] == pytest.approx(100.0)
+
+
+def _per_member():
+    rows = []
+    accs = {cost.REFERENCE: {0.1: 0.80, 1.0: 0.90}, cost.BATCHED: {0.1: 0.79, 1.0: 0.905},
+            cost.GRID: {0.1: 0.80, 1.0: 0.908}, cost.RIDGE: {0.1: 0.70, 1.0: 0.92},
+            cost.RECIPE: {0.1: 0.5, 1.0: 0.6}}
+    for method, by_frac in accs.items():
+        for fraction, a in by_frac.items():
+            for seed, noise in ((1, -0.01), (2, 0.01)):  # seed means are exactly a
+                rows.append({"method": method, "fraction": fraction, "seed": seed, "k": 1, "accuracy": a + noise})
+    return pd.DataFrame(rows)
+
+
+def test_accuracy_gaps_to_the_reference():
+    g = cost.accuracy_gaps(_per_member()).set_index(["method", "fraction"]).gap_points
+    assert cost.REFERENCE not in g.index.get_level_values("method")
+    assert g[(cost.BATCHED, 0.1)] == pytest.approx(-1.0)
+    assert g[(cost.BATCHED, 1.0)] == pytest.approx(0.5)
+    assert g[(cost.RIDGE, 0.1)] == pytest.approx(-10.0)
+    assert g[(cost.RIDGE, 1.0)] == pytest.approx(2.0)
+
+
+def test_sklearn_per_subset_separable_data_and_repeated_subsets():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 40)
+    X = (2 * y[:, None] - 1) + 0.1 * rng.standard_normal((80, 8))  # every neuron separates the classes
+    sel = random_subsets(8, [0.25, 1.0], [1, 2])
+    accs = cost._sklearn_per_subset(X, y, X, y, sel, C=1.0, max_iter=200)
+    assert accs == [1.0] * len(sel)
+
+
+def test_cost_quotes_and_bench_table():
+    per = _per_member()
+    bench = pd.DataFrame({"method": list(cost.COST_METHODS), "seconds": [2.0, 6.0, 1.0, 300.0, 5000.0],
+                          "note": ""})
+    r = Result({}, {"bench": bench, "per_member": per, "gaps": cost.accuracy_gaps(per)},
+               {"scale_note": "n", "measured": {"computed": "2024-01-01 00:00"}, "n_members": 4,
+                "n_train_used": 500, "images_per_second": 250.0,
+                "estimate": cost.recipe_cost_estimate(4, 500, 250.0)})
+    q = cost.quotes(r)
+    assert q["t_batched"] == 2.0 and q["t_grid"] == 6.0 and q["t_ridge"] == 1.0
+    assert q["t_sklearn"] == 300.0 and q["t_recipe"] == 5000.0 and q["speedup"] == pytest.approx(150.0)
+    assert q["grid_diff"] == pytest.approx(1.0)  # |0.80 - 0.79| at fraction 0.1
+    assert q["max_gap"] == pytest.approx(1.0) and q["max_gap_frac"] == "fraction 0.1"
+    assert q["ridge_gap_small"] == pytest.approx(10.0) and q["ridge_word"] == "below"
+    assert q["ips"] == 250.0 and q["extract_s"] == pytest.approx(2.0)
+    assert q["recipe_h"] == pytest.approx(4 * 100 * 2.0 / 3600)
+    assert q["measured_when"] == "2024-01-01 00:00" and q["n_members"] == 4 and q["n_train_used"] == 500
+    shown = cost.bench_table(Result({}, {"bench": bench.assign(seconds=bench.seconds + 0.123)}))
+    assert shown.seconds.tolist() == [2.12, 6.12, 1.12, 300.12, 5000.12]

@@ -21,28 +21,37 @@ import sys
 from pathlib import Path
 
 
+def _value(out: dict) -> str:
+    """A glued output as the book shows it: its text/plain form, or its MIME types."""
+    book = out.get("metadata", {}).get("scrapbook", {})
+    # a notebook executed outside MyST-NB (jupytext, papermill) keeps the glue under
+    # "application/papermill.record/<mime>": read it as "<mime>"
+    prefix = book.get("mime_prefix", "")
+    data = {k.removeprefix(prefix): v for k, v in out.get("data", {}).items()}
+    if "text/plain" in data and len(data) == 1:
+        return "".join(data["text/plain"])
+    return "<" + ", ".join(sorted(data)) + ">"
+
+
+def _notebook_outputs(nb_path: Path):
+    """(key, output) for every glued output of one executed notebook: from the
+    ``<name>.glue.json`` MyST-NB writes beside it when present, else from its cells."""
+    side = nb_path.with_suffix(".glue.json")
+    if side.is_file():
+        yield from json.loads(side.read_text()).items()
+        return
+    for cell in json.loads(nb_path.read_text()).get("cells", []):
+        for out in cell.get("outputs", []):
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name is not None:
+                yield name, out
+
+
 def ledger(build: Path) -> list[dict]:
-    """Every glued value under ``build/jupyter_execute``, sorted by page and key."""
-    rows = []
+    """Every glued value under ``build/jupyter_execute`` (or ``build``), sorted by page and key."""
     base = build / "jupyter_execute" if (build / "jupyter_execute").is_dir() else build
-    for nb_path in sorted(base.rglob("*.ipynb")):
-        page = str(nb_path.relative_to(base).with_suffix(""))
-        nb = json.loads(nb_path.read_text())
-        for cell in nb.get("cells", []):
-            for out in cell.get("outputs", []):
-                book = out.get("metadata", {}).get("scrapbook", {})
-                name = book.get("name")
-                if name is None:
-                    continue
-                # a notebook executed outside MyST-NB (jupytext, papermill) keeps the glue
-                # under "application/papermill.record/<mime>": read it as "<mime>"
-                prefix = book.get("mime_prefix", "")
-                data = {k.removeprefix(prefix): v for k, v in out.get("data", {}).items()}
-                if "text/plain" in data and len(data) == 1:
-                    value = "".join(data["text/plain"])
-                else:
-                    value = "<" + ", ".join(sorted(data)) + ">"
-                rows.append({"page": page, "key": name, "value": value})
+    rows = [{"page": str(nb.relative_to(base).with_suffix("")), "key": key, "value": _value(out)}
+            for nb in sorted(base.rglob("*.ipynb")) for key, out in _notebook_outputs(nb)]
     return sorted(rows, key=lambda r: (r["page"], r["key"]))
 
 

@@ -271,10 +271,12 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     if args.dry_run:
         jobs = sweep.load_grid(args.grid)
-        done, todo = sweep.plan(jobs)
-        print(f"{len(jobs)} probe runs: {len(done)} in the cache, {len(todo)} to run")
-        for job in todo:
-            print(f"  to run: {job.label()}")
+        status = sweep.dry_plan(jobs)
+        counts = {s: sum(1 for _, x in status if x == s) for s in ("cached", "to run", sweep.UNKNOWN)}
+        print(f"{len(jobs)} probe runs: {counts['cached']} in the cache, {counts['to run']} to run, "
+              f"{counts[sweep.UNKNOWN]} {sweep.UNKNOWN} (timm hub weights: their hash is in the key)")
+        for job, state in status:
+            print(f"  {state}: {job.label()}")
         return 0
     table = sweep.sweep(args.grid, scheduler=args.scheduler, n_workers=args.workers, progress=not args.quiet)
     if args.out:

@@ -30,9 +30,22 @@ from .device import compute_dtype, resolve_device
 from .features import Features, feature_key, file_sha256_of, load_features
 from .models import Encoder, encoder_identity, load_encoder
 from .probes import LogisticProbe, RidgeProbe, paper_recipe
-from .store import atomic_write_text, canonical, json_digest, log_cache, result_path, sha256_file
+from .store import (
+    atomic_write_text,
+    canonical,
+    json_digest,
+    log_cache,
+    result_path,
+    sha256_file,
+)
 from .store import code_digest as _code_digest
-from .subsets import Selection, first_k, principal_components, random_projections, random_subsets
+from .subsets import (
+    Selection,
+    first_k,
+    principal_components,
+    random_projections,
+    random_subsets,
+)
 
 PROBES = ("logistic", "ridge", "paper")
 SELECTORS = ("random", "first", "pca_top", "pca_bottom", "projection_gaussian", "projection_authors")

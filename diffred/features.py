@@ -32,7 +32,14 @@ from .config import RunConfig
 from .datasets import ImageData, dataset_identity, load_dataset
 from .device import autocast, resolve_device, resolved_precision
 from .models import Encoder, load_encoder
-from .store import FEATURE_FORMAT, atomic_write_bytes, atomic_write_text, feature_path, json_digest, sha256_file
+from .store import (
+    FEATURE_FORMAT,
+    atomic_write_bytes,
+    atomic_write_text,
+    feature_path,
+    json_digest,
+    sha256_file,
+)
 from .store import feature_key as _store_key
 
 FORMAT_VERSION = FEATURE_FORMAT

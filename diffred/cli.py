@@ -350,7 +350,8 @@ def _add_cache(sub) -> None:
     p.set_defaults(fn=cmd_cache)
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The ``diffred`` argument parser: every option has a help text with its default and an example."""
     ap = argparse.ArgumentParser(prog="diffred", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -358,7 +359,11 @@ def main(argv=None) -> int:
     _add_compute(sub)
     _add_run_and_sweep(sub)
     _add_cache(sub)
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except (ValueError, FileNotFoundError, RuntimeError, TypeError) as err:

@@ -176,3 +176,18 @@ def test_a_file_that_is_no_checkpoint_gets_our_message(tmp_path):
     msg = str(info.value)
     assert "is not a readable checkpoint" in msg and "torch.save(model.state_dict()" in msg
     assert "weights_only=False" not in msg and "Re-running" not in msg and "\n" not in msg
+
+
+def test_every_cli_option_says_its_default_and_an_example():
+    import argparse
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = action.help or ""
+            takes_value = action.option_strings and action.nargs != 0
+            if not text or (action.option_strings and "default" not in text) or (takes_value and "e.g." not in text):
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert not missing, f"options without a help text, default or example: {missing}"

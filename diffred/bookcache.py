@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .datasets import FASHION_DIR
 from .figures import figure_counts, figure_dir
-from .store import atomic_write_text, cache_dir, json_digest
+from .store import FEATURE_PACKAGES, atomic_write_text, cache_dir, json_digest
 
 STAMP = "diffred-inputs.json"
 #: Files and folders (relative to the project root) whose content a chapter's outputs depend on.
@@ -38,8 +38,9 @@ INPUT_PATHS = ("diffred", "data", "pyproject.toml", "CITATION.cff", "references.
 #: Settings that change what a chapter computes or writes.
 ENV_VARS = ("DIFFRED_SCALE", "DIFFRED_DEVICE", "DIFFRED_CACHE", "DIFFRED_FIGURE_DIR", "DIFFRED_FIGURE_URL",
             "DIFFRED_ZOO_DIR", "CUDA_VISIBLE_DEVICES")
-PACKAGES = ("torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "pandas", "matplotlib", "seaborn",
-            "myst-nb", "jupyter-book", "safetensors")
+PACKAGES = tuple(dict.fromkeys(("torch", "torchvision", "timm", "numpy", "scipy", "scikit-learn", "pandas",
+                                 "matplotlib", "seaborn", "myst-nb", "jupyter-book", "safetensors",
+                                 *FEATURE_PACKAGES)))
 SUFFIXES_SKIPPED = (".pyc",)
 
 

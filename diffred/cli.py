@@ -8,12 +8,13 @@
     diffred sweep GRID.yaml [--scheduler A]    many curves on Dask distributed, into the cache
     diffred run CHAPTER -p key=value ...       execute a chapter with other parameters
                                                (executed notebook + HTML in results/)
+    diffred cache ls|verify|prune|du [--json]  what the cache holds, whether it is sound
+                                               and current for this code; remove the stale
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import json
 import sys
@@ -21,12 +22,24 @@ from pathlib import Path
 
 import numpy as np
 
-from . import curves, sweep, train
-from .config import PAPER_FRACTIONS, PAPER_SEEDS, PROJECT_ROOT, RunConfig, check_fractions
-from .datasets import OFFLINE, available_datasets, check_images, load_dataset
+from . import cache, curves, sweep, train
+from .config import (
+    PAPER_FRACTIONS,
+    PAPER_SEEDS,
+    PROJECT_ROOT,
+    RunConfig,
+)
+from .datasets import OFFLINE, available_datasets
 from .device import DEVICE_ENV, resolve_device
 from .figures import FIGURE_DIR_ENV, FIGURE_URL_ENV
-from .models import BUILTIN, CHECKPOINT_SUFFIXES, load_encoder
+from .models import BUILTIN
+from .params import (
+    chapter_parameters,
+    chapter_path,
+    check_inputs,
+    parameter_types,
+    parse_parameters,
+)
 from .store import atomic_write_text
 from .zoo import read_card, zoo_names
 
@@ -106,81 +119,6 @@ def cmd_curve(args) -> int:
     return 0
 
 
-def chapter_path(name: str) -> Path:
-    """A chapter by file name, stem, or number prefix (``02``)."""
-    chapters = sorted((PROJECT_ROOT / "chapters").glob("[0-9]*.md"))
-    for p in chapters:
-        if name in (p.name, p.stem) or p.stem.split("_")[0] == name or p.stem.split("_", 1)[-1] == name:
-            return p
-    raise ValueError(f"unknown chapter {name!r}; chapters: {', '.join(p.stem for p in chapters)}")
-
-
-def chapter_parameters(path: Path) -> dict:
-    """The literal defaults of a chapter's ``parameters`` cell."""
-    import jupytext
-    nb = jupytext.read(path)
-    for cell in nb.cells:
-        if "parameters" in cell.metadata.get("tags", []):
-            out = {}
-            for node in ast.parse(cell.source).body:
-                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-                    out[node.targets[0].id] = ast.literal_eval(node.value)
-            return out
-    raise ValueError(f"{path} has no cell tagged 'parameters'")
-
-
-def parse_parameters(pairs: list[str], defaults: dict) -> dict:
-    """``key=value`` strings -> typed values, checked against the chapter's parameters.
-
-    Values are Python literals (``0.2``, ``[1, 2]``, ``None``); anything else is a string
-    (a model name, a path). A bare string given for a list parameter becomes a one-item list
-    (``-p datasets=/data/birds``)."""
-    out = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise ValueError(f"parameter {pair!r} must look like key=value")
-        key, text = pair.split("=", 1)
-        if key not in defaults:
-            raise ValueError(f"unknown parameter {key!r}; this chapter takes: {', '.join(defaults)}")
-        try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            value = text  # a bare string such as a model name or a path
-        default = defaults[key]
-        if isinstance(default, list) and isinstance(value, (str, tuple)):
-            value = [value] if isinstance(value, str) else list(value)
-        if default is not None and not isinstance(value, type(default)) and not (
-                isinstance(default, float) and isinstance(value, int)) and not (
-                isinstance(default, int) and value is None):
-            raise ValueError(f"parameter {key}={text!r} should be a {type(default).__name__} "
-                             f"like the default {default!r}")
-        out[key] = value
-    return out
-
-
-def _as_list(value) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def check_inputs(params: dict) -> None:
-    """Fail before a kernel starts on inputs that would fail inside it: fractions out of
-    range, a checkpoint that is not one (or does not fit its architecture), an image folder
-    with fewer than two classes or unreadable images."""
-    if "fractions" in params:
-        check_fractions(params["fractions"])
-    for key in ("model", "models"):
-        for m in _as_list(params.get(key, [])):
-            if isinstance(m, str) and (Path(m).suffix in CHECKPOINT_SUFFIXES or "/" in m):
-                load_encoder(m, arch=params.get("arch"))  # missing file, not a checkpoint, mismatch
-    for key in ("dataset", "datasets", "compare_dataset"):
-        for d in _as_list(params.get(key, [])):
-            if isinstance(d, str) and ("/" in d or Path(d).expanduser().is_dir()):
-                if not Path(d).expanduser().is_dir():
-                    raise FileNotFoundError(f"dataset folder {d} does not exist")
-                for split in ("train", "test"):
-                    check_images(load_dataset(d, split).images)
-
-
 def results_folder(chapter: Path, params: dict, root: Path) -> Path:
     """``<root>/<chapter>__<key>-<value>_...``: one folder per chapter and parameter set."""
     def word(v) -> str:
@@ -226,7 +164,7 @@ def cmd_run(args) -> int:
 
     path = chapter_path(args.chapter)
     defaults = chapter_parameters(path)
-    params = parse_parameters(args.p or [], defaults)
+    params = parse_parameters(args.p or [], defaults, parameter_types(path, defaults))
     if args.device:
         resolve_device(args.device)  # CUDA asked for on a machine without it: stop here
     print(f"checking the inputs of {path.stem} ...", flush=True)
@@ -271,10 +209,12 @@ def cmd_run(args) -> int:
 def cmd_sweep(args) -> int:
     if args.dry_run:
         jobs = sweep.load_grid(args.grid)
-        done, todo = sweep.plan(jobs)
-        print(f"{len(jobs)} probe runs: {len(done)} in the cache, {len(todo)} to run")
-        for job in todo:
-            print(f"  to run: {job.label()}")
+        status = sweep.dry_plan(jobs)
+        counts = {s: sum(1 for _, x in status if x == s) for s in ("cached", "to run", sweep.UNKNOWN)}
+        print(f"{len(jobs)} probe runs: {counts['cached']} in the cache, {counts['to run']} to run, "
+              f"{counts[sweep.UNKNOWN]} {sweep.UNKNOWN} (timm hub weights: their hash is in the key)")
+        for job, state in status:
+            print(f"  {state}: {job.label()}")
         return 0
     table = sweep.sweep(args.grid, scheduler=args.scheduler, n_workers=args.workers, progress=not args.quiet)
     if args.out:
@@ -292,55 +232,138 @@ def cmd_train(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
+def cmd_cache(args) -> int:
+    root = Path(args.root) if args.root else None
+    if args.action == "ls":
+        items = cache.entries(root)
+        print(json.dumps([e.to_dict() for e in items], indent=2) if args.json else cache.ls_text(items))
+    elif args.action == "verify":
+        bad = cache.verify(root, fix=args.remove)
+        if args.json:
+            print(json.dumps([{**e.to_dict(), "problem": why} for e, why in bad], indent=2))
+        else:
+            print(cache.verify_text(bad, removed=args.remove))
+        return 1 if bad and not args.remove else 0
+    elif args.action == "prune":
+        gone = cache.prune(root, older_than=args.older_than, stale=not args.keep_stale, apply=args.yes)
+        print(json.dumps([e.to_dict() for e in gone], indent=2) if args.json
+              else cache.prune_text(gone, applied=args.yes))
+    else:
+        usage = cache.du(root)
+        print(json.dumps(usage, indent=2) if args.json else cache.du_text(usage))
+    return 0
+
+
+def _help(text: str, default=None, example: str | None = None) -> str:
+    """An option's help: what it is, its default and an example."""
+    out = text + (f" (default: {default})" if default is not None else "")
+    return out + (f"; e.g. {example}" if example else "")
+
+
+def _run_opts(p) -> None:
+    p.add_argument("--model", default="efficientnet_lite0", help=_help(
+        "built-in model, timm name or checkpoint path (see `diffred list`)", "efficientnet_lite0",
+        "--model resnet50.tv_in1k"))
+    p.add_argument("--dataset", default="fashion_mnist", help=_help(
+        "built-in dataset or an image folder with one sub-folder per class", "fashion_mnist", "--dataset digits"))
+    p.add_argument("--fractions", type=_floats, default=list(PAPER_FRACTIONS), help=_help(
+        "shares of the layer's neurons to keep, each in (0, 1]", "the paper's 15-point grid",
+        "--fractions 0.01,0.1,0.2,1"))
+    p.add_argument("--seeds", type=_ints, default=list(PAPER_SEEDS), help=_help(
+        "subset seeds, one random subset per seed and fraction", "1,2,3,4,5", "--seeds 1,2"))
+    p.add_argument("--probe", default="logistic", choices=["logistic", "ridge", "paper"], help=_help(
+        "linear probe: batched logistic regression, closed-form ridge, or the paper's SGD recipe", "logistic",
+        "--probe ridge"))
+    p.add_argument("--image-size", type=int, default=112, help=_help(
+        "input resolution in pixels", 112, "--image-size 64"))
+    p.add_argument("--n-train", type=int, default=None, help=_help(
+        "training images, a seeded sample", "the whole split", "--n-train 5000"))
+    p.add_argument("--n-test", type=int, default=None, help=_help(
+        "test images, a seeded sample", "the whole split", "--n-test 2000"))
+    p.add_argument("--device", default="auto", help=_help(
+        "auto, cpu, cuda or cuda:N", "auto: $DIFFRED_DEVICE, else CUDA when present, else the CPU", "--device cpu"))
+
+
+def _add_compute(sub) -> None:
+    p = sub.add_parser("extract", help="cache features of a model on a dataset")
+    _run_opts(p)
+    p.set_defaults(fn=cmd_extract)
+    p = sub.add_parser("curve", help="accuracy vs fraction of random neurons")
+    _run_opts(p)
+    p.add_argument("--features", help=_help(".npz with X_train, y_train, X_test, y_test (bring your own "
+                                            "features; --model and --dataset are then ignored)", "none",
+                                            "--features my_features.npz"))
+    p.add_argument("--selector", default="random", choices=["random", "first"], help=_help(
+        "which neurons to keep: random subsets or the first k", "random", "--selector first"))
+    p.add_argument("--out", help=_help("CSV to write, one row per (fraction, seed)", "print a summary only",
+                                       "--out curve.csv"))
+    p.set_defaults(fn=cmd_curve)
+    p = sub.add_parser("train", help="train one of the project's own model variants (data/models/)")
+    p.add_argument("variant", help="e.g. cnn_ce, cnn_adv, cnn_dropout50, cnn_decov, cnn_mrl, cnn_w64, cnn_up10, vit")
+    p.add_argument("--seeds", type=_ints, default=[1], help=_help("training seeds", 1, "--seeds 1,2,3"))
+    p.add_argument("--steps", type=int, help=_help("override the shared step budget (tests use a few)",
+                                                   "the variant's budget", "--steps 20"))
+    p.add_argument("--out", help=_help("folder for weights and cards", "data/models/", "--out /tmp/zoo"))
+    p.set_defaults(fn=cmd_train)
+
+
+def _add_run_and_sweep(sub) -> None:
+    p = sub.add_parser("run", help="execute a chapter with parameters (papermill)")
+    p.add_argument("chapter", help="chapter file name, stem or number, e.g. 02 or 02_random_subsets")
+    p.add_argument("-p", action="append", metavar="KEY=VALUE", help=_help(
+        "a chapter parameter (repeatable; Python literals, bare strings for names and paths)",
+        "the chapter's own", "-p model=resnet50.tv_in1k -p n_train=5000"))
+    p.add_argument("--out", help=_help("results folder", "results/", "--out /tmp/results"))
+    p.add_argument("--device", help=_help("auto, cpu, cuda or cuda:N; cuda fails early without a GPU", "auto",
+                                          "--device cpu"))
+    p.add_argument("--quiet", action="store_true", help="no per-cell progress bar (default: shown)")
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("sweep", help="a grid of models x datasets x selectors on Dask (LocalCluster or --scheduler)")
+    p.add_argument("grid", help="YAML grid file, e.g. data/grids/default.yaml")
+    p.add_argument("--scheduler", help=_help("address of a running Dask scheduler", "start a LocalCluster on "
+                                             "this machine", "--scheduler tcp://host:8786"))
+    p.add_argument("--workers", type=int, help=_help("LocalCluster workers", "one per GPU, else per core",
+                                                     "--workers 2"))
+    p.add_argument("--dry-run", action="store_true", help="list each job as cached, to run, or unknown until "
+                   "its model is loaded, without building or downloading any model (default: run the grid)")
+    p.add_argument("--out", help=_help("CSV with one row per probe run (status, seconds, cache path)", "none",
+                                       "--out sweep.csv"))
+    p.add_argument("--quiet", action="store_true", help="no progress bar (default: shown)")
+    p.set_defaults(fn=cmd_sweep)
+
+
+def _add_cache(sub) -> None:
+    p = sub.add_parser("cache", help="list, verify, prune or measure the cache")
+    p.add_argument("action", choices=["ls", "verify", "prune", "du"], help=(
+        "ls: every entry (kind, model, dataset, split, size, created, config, current for this code); "
+        "verify: re-hash every file; prune: remove entries not current or older than a date (a dry run "
+        "unless --yes); du: disk use. E.g. diffred cache ls --json"))
+    p.add_argument("--root", help=_help("cache folder", "$DIFFRED_CACHE, else <project>/.cache",
+                                        "--root /data/diffred-cache"))
+    p.add_argument("--json", action="store_true", help="machine-readable output (default: plain text)")
+    p.add_argument("--remove", action="store_true", help="verify: remove the damaged entries (default: report only)")
+    p.add_argument("--older-than", metavar="YYYY-MM-DD", help=_help(
+        "prune: also entries created before this date", "none", "--older-than 2025-01-31"))
+    p.add_argument("--keep-stale", action="store_true", help="prune: keep entries not current for this code "
+                   "(default: they are pruned); with --older-than, prune by date only")
+    p.add_argument("--yes", action="store_true", help="prune: really remove (default: a dry run that lists them)")
+    p.set_defaults(fn=cmd_cache)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``diffred`` argument parser: every option has a help text with its default and an example."""
     ap = argparse.ArgumentParser(prog="diffred", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("list", help="built-in models and datasets").set_defaults(fn=cmd_list)
+    _add_compute(sub)
+    _add_run_and_sweep(sub)
+    _add_cache(sub)
+    return ap
 
-    def run_opts(p):
-        p.add_argument("--model", default="efficientnet_lite0")
-        p.add_argument("--dataset", default="fashion_mnist")
-        p.add_argument("--fractions", type=_floats, default=list(PAPER_FRACTIONS))
-        p.add_argument("--seeds", type=_ints, default=list(PAPER_SEEDS))
-        p.add_argument("--probe", default="logistic", choices=["logistic", "ridge", "paper"])
-        p.add_argument("--image-size", type=int, default=112)
-        p.add_argument("--n-train", type=int, default=None)
-        p.add_argument("--n-test", type=int, default=None)
-        p.add_argument("--device", default="auto")
 
-    p = sub.add_parser("extract", help="cache features of a model on a dataset")
-    run_opts(p)
-    p.set_defaults(fn=cmd_extract)
-    p = sub.add_parser("curve", help="accuracy vs fraction of random neurons")
-    run_opts(p)
-    p.add_argument("--features", help=".npz with X_train, y_train, X_test, y_test (bring your own)")
-    p.add_argument("--selector", default="random", choices=["random", "first"])
-    p.add_argument("--out", help="CSV to write, one row per (fraction, seed)")
-    p.set_defaults(fn=cmd_curve)
-    p = sub.add_parser("run", help="execute a chapter with parameters (papermill)")
-    p.add_argument("chapter")
-    p.add_argument("-p", action="append", metavar="KEY=VALUE")
-    p.add_argument("--out", help="results folder (default: results/)")
-    p.add_argument("--device", help="auto (default), cpu, cuda or cuda:N; cuda fails early without a GPU")
-    p.add_argument("--quiet", action="store_true", help="no per-cell progress bar")
-    p.set_defaults(fn=cmd_run)
-    p = sub.add_parser("train", help="train one of the project's own model variants (data/models/)")
-    p.add_argument("variant", help="e.g. cnn_ce, cnn_adv, cnn_dropout50, cnn_decov, cnn_mrl, cnn_w64, cnn_up10, vit")
-    p.add_argument("--seeds", type=_ints, default=[1], help="training seeds, e.g. 1,2,3")
-    p.add_argument("--steps", type=int, help="override the shared step budget (tests use a few)")
-    p.add_argument("--out", help="folder for weights and cards (default: data/models/)")
-    p.set_defaults(fn=cmd_train)
-    p = sub.add_parser("sweep", help="a grid of models x datasets x selectors on Dask (LocalCluster or --scheduler)")
-    p.add_argument("grid", help="YAML grid file, e.g. data/grids/default.yaml")
-    p.add_argument("--scheduler", help="address of a running Dask scheduler, e.g. tcp://host:8786 "
-                                       "(default: start a LocalCluster on this machine)")
-    p.add_argument("--workers", type=int, help="LocalCluster workers (default: one per GPU, else per core)")
-    p.add_argument("--dry-run", action="store_true", help="list what is cached and what would run")
-    p.add_argument("--out", help="CSV with one row per probe run (status, seconds, cache path)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(fn=cmd_sweep)
-    args = ap.parse_args(argv)
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return args.fn(args)
     except (ValueError, FileNotFoundError, RuntimeError, TypeError) as err:

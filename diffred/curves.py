@@ -16,8 +16,8 @@ What every chapter builds on:
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -27,16 +27,32 @@ import pandas as pd
 from . import metrics
 from .config import SMOKE_LIMITS, RunConfig, scale
 from .device import compute_dtype, resolve_device
-from .features import Features, feature_key, load_features
-from .models import Encoder, load_encoder
+from .features import Features, feature_key, file_sha256_of, load_features
+from .models import Encoder, encoder_identity, load_encoder
 from .probes import LogisticProbe, RidgeProbe, paper_recipe
-from .store import atomic_write_text, canonical, json_digest, log_cache, result_path
-from .subsets import Selection, first_k, principal_components, random_projections, random_subsets
+from .store import (
+    atomic_write_text,
+    canonical,
+    json_digest,
+    log_cache,
+    result_path,
+    sha256_file,
+)
+from .store import code_digest as _code_digest
+from .subsets import (
+    Selection,
+    first_k,
+    principal_components,
+    random_projections,
+    random_subsets,
+)
 
 PROBES = ("logistic", "ridge", "paper")
 SELECTORS = ("random", "first", "pca_top", "pca_bottom", "projection_gaussian", "projection_authors")
-RESULTS_VERSION = 2
-#: The modules whose code determines a cached result (features are keyed separately).
+#: 3: result keys hold the sha256 of the feature files read and the code that computed them.
+RESULTS_VERSION = 3
+#: The modules whose code determines a cached result (features are keyed separately; an
+#: analysis cached by :func:`cached_frames` adds its own module).
 RESULT_CODE = ("probes", "subsets", "metrics", "curves")
 
 
@@ -108,16 +124,10 @@ def curve_from_features(X_train, y_train, X_test, y_test, fractions, seeds, sele
     return df
 
 
-@functools.lru_cache(maxsize=1)
-def code_digest() -> str:
-    """sha256 of the library modules that compute results (read once per process): a change
-    to any of them invalidates every cached result."""
-    h = hashlib.sha256()
-    for mod in RESULT_CODE:
-        path = Path(__file__).parent / f"{mod}.py"
-        if path.exists():
-            h.update(path.read_bytes())
-    return h.hexdigest()[:16]
+def code_digest(extra: tuple[str, ...] = ()) -> str:
+    """Digest of the modules that compute results (:data:`RESULT_CODE`, plus ``extra``), read
+    once per process: a change to any of them invalidates the results they compute."""
+    return _code_digest(RESULT_CODE + tuple(extra))
 
 
 @functools.lru_cache(maxsize=8)
@@ -129,27 +139,53 @@ def probe_spec(device: str = "auto") -> dict:
 
 
 class Curve:
-    """One subset-curve run: its config, selector, encoder and cache location, resolved once."""
+    """One subset-curve run: its config, selector, feature keys and cache location, resolved
+    once. The network is built only when features must be computed (or its identity needs
+    the downloaded weights); the result's location is known once its feature files exist."""
 
-    def __init__(self, cfg: RunConfig, selector="random"):
+    def __init__(self, cfg: RunConfig, selector="random", load: bool = True):
         self.cfg, self.selector = cfg, selector
-        self.encoder: Encoder = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
-        self.keys = [feature_key(self.encoder, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision,
-                                 cfg.device) for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
-        name = selector if isinstance(selector, str) else "+".join(selector)
-        spec = {"v": RESULTS_VERSION, "code": code_digest(), "features": [json_digest(k) for k in self.keys],
-                "fractions": cfg.fractions, "seeds": cfg.seeds, "selector": name, "probe": cfg.probe,
-                "probe_params": probe_spec(cfg.device)}
-        self.path = result_path("curve", (cfg.model, cfg.dataset, name, cfg.probe), spec)
+        self.name = selector if isinstance(selector, str) else "+".join(selector)
+        ident = encoder_identity(cfg.model, cfg.arch, layer=cfg.layer)
+        if ident is None or (cfg.image_size is None and ident.native_size is None):
+            ident = self.encoder if load else None
+        self.keys = None if ident is None else [
+            feature_key(ident, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device)
+            for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
 
-    def cached(self) -> pd.DataFrame | None:
-        """The cached result, or ``None`` if absent, unreadable or written for another config."""
-        if not self.path.exists():
+    @functools.cached_property
+    def encoder(self) -> Encoder:
+        return load_encoder(self.cfg.model, arch=self.cfg.arch, layer=self.cfg.layer)
+
+    def spec(self, files: list[str | None] | None = None) -> dict | None:
+        """Everything that determines the result: the feature keys and the sha256 of the
+        feature files read (``None`` while they are not cached), the code, every probe setting."""
+        if self.keys is None:
+            return None
+        files = files or [file_sha256_of(k) for k in self.keys]
+        if None in files:
+            return None
+        cfg = self.cfg
+        return {"v": RESULTS_VERSION, "code": code_digest(), "features": [json_digest(k) for k in self.keys],
+                "feature_files": list(files), "fractions": cfg.fractions, "seeds": cfg.seeds,
+                "selector": self.name, "probe": cfg.probe, "probe_params": probe_spec(cfg.device)}
+
+    @property
+    def path(self) -> Path | None:
+        spec = self.spec()
+        return None if spec is None else result_path("curve", (self.cfg.model, self.cfg.dataset, self.name,
+                                                               self.cfg.probe), spec)
+
+    def cached(self, path: Path | None = None) -> pd.DataFrame | None:
+        """The cached result, or ``None`` if absent, unreadable or written for another spec."""
+        path = path or self.path
+        if path is None or not path.exists():
             return None
         try:
-            df = pd.read_csv(self.path)
-            meta = json.loads(self.path.with_suffix(".json").read_text())
-            if {"accuracy", "fraction", "k", "seed"} <= set(df.columns) and meta["config"] == canonical(self.cfg.to_dict()):
+            df = pd.read_csv(path)
+            meta = json.loads(path.with_suffix(".json").read_text())
+            if {"accuracy", "fraction", "k", "seed"} <= set(df.columns) and meta["config"] == canonical(
+                    self.cfg.to_dict()) and meta.get("spec") == canonical(self.spec()):
                 df.attrs["fit_seconds"] = meta.get("fit_seconds")
                 return df
         except Exception:
@@ -160,25 +196,38 @@ class Curve:
         return (load_features(self.cfg, "train", progress=progress, encoder=self.encoder),
                 load_features(self.cfg, "test", progress=progress, encoder=self.encoder))
 
-    def compute(self, progress: bool = True) -> pd.DataFrame:
+    def compute(self, progress: bool = True, force: bool = False) -> pd.DataFrame:
+        """Load (or extract) the features, then the result: read from the cache when it is
+        there now that the feature files are known (unless ``force``), else computed."""
         tr, te = self.features(progress)
+        if self.keys is None:
+            self.keys = [feature_key(self.encoder, self.cfg.dataset, s, n, self.cfg.data_seed, self.cfg.image_size,
+                                     self.cfg.precision, self.cfg.device)
+                         for s, n in (("train", self.cfg.n_train), ("test", self.cfg.n_test))]
+        spec = self.spec([tr.meta.get("sha256"), te.meta.get("sha256")])
         cfg = self.cfg
+        path = result_path("curve", (cfg.model, cfg.dataset, self.name, cfg.probe), spec)
+        if not force and (df := self.cached(path)) is not None:
+            log_cache("hit", path)
+            return df
         df = curve_from_features(tr.X, tr.y, te.X, te.y, cfg.fractions, cfg.seeds, self.selector, cfg.probe,
                                  tr.classes, cfg.device)
         df.insert(0, "dataset", cfg.dataset)
         df.insert(0, "model", cfg.model)
         fit_s = df.attrs.get("fit_seconds")
-        atomic_write_text(self.path, df.to_csv(index=False))
-        atomic_write_text(self.path.with_suffix(".json"), json.dumps(
-            {"config": canonical(cfg.to_dict()), "selector": self.selector, "fit_seconds": fit_s,
-             "feature_keys": self.keys}, indent=2))
-        log_cache("computed", self.path)
+        atomic_write_text(path, df.to_csv(index=False))
+        atomic_write_text(path.with_suffix(".json"), json.dumps(
+            {"kind": "curve", "config": canonical(cfg.to_dict()), "selector": self.selector, "fit_seconds": fit_s,
+             "feature_keys": self.keys, "spec": canonical(spec), "code_modules": list(RESULT_CODE),
+             "sha256": [sha256_file(path)], "computed": time.strftime("%Y-%m-%dT%H:%M:%S")}, indent=2))
+        log_cache("computed", path)
         df.attrs["fit_seconds"] = fit_s
         return df
 
 
-def curve_path(cfg: RunConfig, selector="random") -> Path:
-    """Where :func:`subset_curve` caches the result of ``cfg`` and ``selector``."""
+def curve_path(cfg: RunConfig, selector="random") -> Path | None:
+    """Where :func:`subset_curve` caches the result of ``cfg`` and ``selector`` (``None``
+    while its features are not cached: the result's key holds their sha256)."""
     return Curve(cfg, selector).path
 
 
@@ -192,11 +241,12 @@ def subset_curve(cfg: RunConfig, selector="random", progress: bool = True, force
     Adds ``model`` and ``dataset`` columns."""
     run = Curve(cfg, selector)
     if not force:
-        df = run.cached()
+        path = run.path
+        df = run.cached(path)
         if df is not None:
-            log_cache("hit", run.path)
+            log_cache("hit", path)
             return df
-    return run.compute(progress)
+    return run.compute(progress, force)
 
 
 def features_of(cfg: RunConfig) -> tuple[Features, Features]:
@@ -206,15 +256,31 @@ def features_of(cfg: RunConfig) -> tuple[Features, Features]:
 
 
 def feature_digests(cfg: RunConfig) -> list[str]:
-    """Digests of the train and test feature keys of ``cfg``."""
-    return [json_digest(k) for k in Curve(cfg).keys]
+    """Digests of the train and test feature keys of ``cfg`` and the sha256 of the feature
+    files they read (the features are extracted first when they are not cached)."""
+    keys = Curve(cfg).keys
+    files = [file_sha256_of(k) for k in keys]
+    if None in files:
+        features_of(cfg)
+        files = [file_sha256_of(k) for k in keys]
+    return [json_digest(k) for k in keys] + files
 
 
-def cached_frames(name: str, spec: dict, compute, n: int = 1):
-    """``compute()`` -> ``n`` DataFrames, cached under a key made from ``spec`` (CSV files
-    plus a JSON sidecar with the spec and when they were computed). Returns the frames and
-    the sidecar. A damaged entry is recomputed."""
-    spec = canonical({"v": RESULTS_VERSION, "code": code_digest(), **spec})
+def frames_spec(spec: dict, module: str) -> dict:
+    """The full key of a :func:`cached_frames` entry: ``spec``, the results version, the
+    scale setting, and the digest of the result code plus the analysis ``module``."""
+    return canonical({"v": RESULTS_VERSION, "code": code_digest((module,)), "scale": scale(), **spec})
+
+
+def cached_frames(name: str, spec: dict, compute, n: int = 1, module: str | None = None):
+    """``compute()`` -> ``n`` DataFrames, cached under a key made from ``spec`` and the code
+    of the calling analysis module (``module``, by default the caller's): CSV files plus a
+    JSON sidecar with the spec, their sha256 and when they were computed. Returns the frames
+    and the sidecar. A damaged entry is recomputed."""
+    if module is None:
+        caller = sys._getframe(1).f_globals.get("__name__", "")
+        module = caller.removeprefix("diffred.") if caller.startswith("diffred.") else ""
+    spec = frames_spec(spec, module)
     base = result_path(name, (), spec, suffix="")
     paths = [base.with_name(f"{base.name}_{i}.csv") for i in range(n)]
     side = base.with_suffix(".json")
@@ -230,7 +296,8 @@ def cached_frames(name: str, spec: dict, compute, n: int = 1):
     frames = [frames] if n == 1 else list(frames)
     for p, f in zip(paths, frames):
         atomic_write_text(p, f.to_csv(index=False))
-    meta = {"spec": spec, "computed": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+    meta = {"kind": name, "spec": spec, "module": module, "sha256": [sha256_file(p) for p in paths],
+            "computed": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
             "seconds": round(time.perf_counter() - t0, 1)}
     atomic_write_text(side, json.dumps(meta, indent=2))
     return frames, meta

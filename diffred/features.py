@@ -5,7 +5,9 @@ the frozen backbone runs once per (model weights, dataset, split, sample, layer,
 precision); its penultimate activations are stored and every probe reads them.
 
 Cache files live under ``cache_dir()/features`` and are named by :func:`feature_path` from
-the inputs that determine their content. Each ``.npz`` holds the features, the labels and
+the inputs that determine their content: the key (assembled by :func:`diffred.store.feature_key`)
+holds what was extracted and the digest of the code and the package versions that extracted
+it. Float32 extraction on CUDA runs with TF32 off, so its features are float32's. Each ``.npz`` holds the features, the labels and
 its own key; a JSON sidecar holds the key's inputs, the array shapes and the file's sha256.
 Writes are atomic (temporary file + ``os.replace``). Extraction proceeds in chunks saved as
 they finish, so an interrupted run resumes from the last finished chunk. A cache file that
@@ -30,9 +32,17 @@ from .config import RunConfig
 from .datasets import ImageData, dataset_identity, load_dataset
 from .device import autocast, resolve_device, resolved_precision
 from .models import Encoder, load_encoder
-from .store import atomic_write_bytes, atomic_write_text, feature_path, json_digest, sha256_file
+from .store import (
+    FEATURE_FORMAT,
+    atomic_write_bytes,
+    atomic_write_text,
+    feature_path,
+    json_digest,
+    sha256_file,
+)
+from .store import feature_key as _store_key
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = FEATURE_FORMAT
 CHUNK = 2048
 
 
@@ -47,21 +57,45 @@ class Features:
 
 
 def feature_key(encoder: Encoder, dataset: str, split: str, n: int | None, data_seed: int,
-                image_size: int | None, precision: str, device: str = "auto") -> dict:
-    """Everything that determines a feature file's content."""
-    return {
-        "format": FORMAT_VERSION,
-        "model": encoder.name,
-        "arch": encoder.arch,
-        "weights_sha256": encoder.weights_sha256,
-        "layer": encoder.layer,
-        "dataset": dataset_identity(dataset),
-        "split": split,
-        "n": n,
-        "data_seed": data_seed if n is not None else None,
-        "image_size": int(image_size or encoder.native_size),
-        "precision": resolved_precision(precision, device),
-    }
+                image_size: int | None, precision: str, device: str = "auto", runtime: str = "torch") -> dict:
+    """Everything that determines a feature file's content (:func:`diffred.store.feature_key`).
+    ``encoder`` is an :class:`Encoder` or an :class:`~diffred.models.Identity` (the same
+    names, known without building the network)."""
+    return _store_key(encoder.name, encoder.arch, encoder.weights_sha256, encoder.layer, dataset_identity(dataset),
+                      split, n, data_seed, int(image_size or encoder.native_size),
+                      resolved_precision(precision, device), runtime)
+
+
+def sidecar(key: dict) -> dict | None:
+    """The JSON sidecar of ``key``'s feature file, if it has one (its content is not checked)."""
+    with contextlib.suppress(OSError, ValueError):
+        return json.loads(feature_path(key).with_suffix(".json").read_text())
+    return None
+
+
+def file_sha256_of(key: dict) -> str | None:
+    """The sha256 of the feature file that :func:`load_features` reads for ``key``: its own,
+    or for a sample, that of the whole split it is taken from; ``None`` when neither is cached.
+    Read from the sidecar (a damaged file is caught when it is loaded)."""
+    meta = sidecar(key)
+    if meta is None and key.get("n") is not None:
+        meta = sidecar({**key, "n": None, "data_seed": None})
+    return meta.get("sha256") if meta else None
+
+
+@contextlib.contextmanager
+def _strict_float32(dev: torch.device, precision: str):
+    """TF32 off for float32 extraction on CUDA (TF32 convolutions round to 10-bit mantissas:
+    they would be other features under the same key as the CPU's float32)."""
+    if dev.type != "cuda" or precision != "float32":
+        yield
+        return
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
 def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
@@ -155,7 +189,8 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
                 if arr.shape != (min(CHUNK, n - c), encoder.width):
                     arr = None
         if arr is None:
-            arr = _run_encoder(encoder, data, c, min(c + CHUNK, n), size, dev, precision, batch_size)
+            with _strict_float32(dev, precision):
+                arr = _run_encoder(encoder, data, c, min(c + CHUNK, n), size, dev, precision, batch_size)
             atomic_write_bytes(f, lambda fh, a=arr: np.save(fh, a))
         parts.append(arr)
         bar.update(len(arr))

@@ -15,7 +15,6 @@ The penultimate layer is timm's uniform ``forward_head(forward_features(x), pre_
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import importlib
 from functools import lru_cache
 from pathlib import Path
@@ -25,7 +24,17 @@ import torch
 import torch.nn.functional as F
 
 from . import zoo
-from .store import atomic_write_bytes, sha256_file
+from .weights import (  # noqa: F401
+    file_sha256,
+    file_stamp,
+    hub_cached_file,
+    hub_reachable,
+    mismatch_summary,
+    random_weights_id,
+    read_checkpoint,
+    save_checkpoint,
+    state_sha256,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -177,6 +186,55 @@ def builtin_weights_path(name: str) -> Path:
     return Path(cls.get_model_file_path())
 
 
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """What names an encoder's features in a cache key, known without building the network:
+    the attributes :func:`diffred.features.feature_key` reads from an :class:`Encoder`."""
+
+    name: str
+    arch: str
+    weights_sha256: str
+    native_size: int | None
+    layer: str = "penultimate"
+
+
+def _native_size(arch: str) -> int | None:
+    import timm
+    try:
+        return int(timm.models.get_pretrained_cfg(arch).input_size[-1])
+    except Exception:  # no pretrained config for this name
+        return None
+
+
+def looks_like_path(name: str) -> bool:
+    return Path(name).suffix in CHECKPOINT_SUFFIXES or "/" in name or Path(name).exists()
+
+
+def encoder_identity(name: str, arch: str | None = None, pretrained: bool = True,
+                     layer: str = "penultimate") -> Identity | None:
+    """The cache identity of an encoder without building or downloading it: built-in and
+    zoo models, random initialisations and checkpoint files (hashed). ``None`` for a timm
+    hub model whose pretrained weights are not downloaded yet: its identity is the hash of
+    the weight file, unknown until the model is loaded."""
+    name = str(name)
+    if name in zoo.zoo_names():
+        return Identity(name, f"zoo:{zoo.read_card(name)['config']['arch']}", zoo.read_card(name)["sha256"],
+                        zoo.NATIVE_SIZE, layer)
+    if name in BUILTIN:
+        spec = BUILTIN[name]
+        weights = (random_weights_id(spec.arch) if spec.package is None
+                   else file_sha256(builtin_weights_path(name)))
+        return Identity(name, spec.arch, weights, _native_size(spec.arch), layer)
+    if looks_like_path(name):
+        if arch is None or not Path(name).is_file():
+            return None  # load_encoder says what is wrong
+        return Identity(Path(name).stem, arch, file_sha256(name), _native_size(arch), layer)
+    if not pretrained:
+        return Identity(name, name, random_weights_id(name), _native_size(name), layer)
+    local = hub_cached_file(name)  # timm weights already downloaded: their file's hash
+    return None if local is None else Identity(name, name, file_sha256(local), _native_size(name), layer)
+
+
 def _timm_create(arch: str, pretrained: bool) -> torch.nn.Module:
     import timm
     if arch.split(".")[0] not in timm.list_models(pretrained=False):  # 'resnet50.tv_in1k': a tag
@@ -185,9 +243,19 @@ def _timm_create(arch: str, pretrained: bool) -> torch.nn.Module:
                          f"or any timm architecture (e.g. {', '.join(close) or 'resnet50, vit_small_patch16_224'}); "
                          "or a checkpoint path (.pth/.pt/.safetensors) with its architecture")
     torch.manual_seed(0)
+    overlay = None
+    if pretrained and not hub_reachable():
+        local = hub_cached_file(arch)
+        if local is None:
+            raise RuntimeError(f"timm's pretrained weights for {arch!r} are not on this machine and the "
+                               "Hugging Face hub is unreachable (no connection to huggingface.co:443 in 2 s, "
+                               "or HF_HUB_OFFLINE is set). Connect to the internet once (they are cached "
+                               "after), or pass a local checkpoint path with arch=<timm name>, or use "
+                               "pretrained=False for random weights")
+        overlay = {"file": local}
     try:
-        return timm.create_model(arch, pretrained=pretrained)
-    except Exception as err:  # hub unreachable, no weights for this tag, ...
+        return timm.create_model(arch, pretrained=pretrained, pretrained_cfg_overlay=overlay)
+    except Exception as err:  # no weights for this tag, a download that broke off, ...
         raise RuntimeError(f"could not fetch timm's pretrained weights for {arch!r} ({type(err).__name__}: "
                            f"{str(err)[:200]}). They download from the Hugging Face hub on first use: "
                            "connect to the internet once, or pass a local checkpoint path, or use "
@@ -205,61 +273,6 @@ def _map_lite_state_dict(sd: dict, model: torch.nn.Module) -> dict:
             raise ValueError(f"shape mismatch mapping {ka} {tuple(va.shape)} -> {kb} {tuple(vb.shape)}")
         out[kb] = va
     return out
-
-
-def read_checkpoint(path: str | Path) -> dict:
-    """A state dict from a checkpoint file, unwrapping ``state_dict``/``model`` nesting and a
-    ``module.`` prefix. Loaded with ``weights_only=True`` (no code from the file runs)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"checkpoint {path} does not exist")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-            obj = load_file(str(path))
-        else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise ValueError(f"{path} is not a readable checkpoint ({type(err).__name__}: {str(err)[:200]}); "
-                         "expected a torch state dict (.pth/.pt) or a .safetensors file") from err
-    for key in ("state_dict", "model", "model_state_dict"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{path} holds no state dict of tensors (found {type(obj).__name__}); "
-                         "save one with torch.save(model.state_dict(), path)")
-    if all(k.startswith("module.") for k in obj):
-        obj = {k[len("module."):]: v for k, v in obj.items()}
-    return obj
-
-
-def save_checkpoint(encoder: "Encoder | torch.nn.Module", path: str | Path, nest: str | None = "state_dict",
-                    prefix: str = "") -> Path:
-    """Save a model's weights the way training scripts commonly do: a state dict, optionally
-    nested under ``nest`` and with every key prefixed (``"module."`` as DataParallel does);
-    ``.safetensors`` paths are written with safetensors. Written atomically."""
-    model = encoder.model if isinstance(encoder, Encoder) else encoder
-    sd = {prefix + k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    path = Path(path)
-    if path.suffix == ".safetensors":
-        from safetensors.torch import save
-        atomic_write_bytes(path, lambda fh: fh.write(save(sd)))
-    else:
-        obj = {nest: sd} if nest else sd
-        atomic_write_bytes(path, lambda fh: torch.save(obj, fh))
-    return path
-
-
-def state_sha256(model: torch.nn.Module) -> str:
-    """sha256 of a model's tensors (names, shapes and values): the identity of weights that
-    come from no file (random initialisation, timm's hub cache)."""
-    h = hashlib.sha256()
-    for k, v in model.state_dict().items():
-        h.update(k.encode())
-        h.update(str(tuple(v.shape)).encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
 
 
 def _wrap(name, arch, model, source, licence, sha) -> Encoder:
@@ -280,7 +293,7 @@ def load_encoder(name: str, arch: str | None = None, pretrained: bool = True,
     ``arch`` is the timm architecture of a checkpoint file (required for a path).
     ``pretrained=False`` gives a timm model with random weights (torch seed 0).
     """
-    enc = _load_cached(str(name), arch, bool(pretrained))
+    enc = _load_cached(str(name), arch, bool(pretrained), _weights_stamp(str(name)))
     if layer == "penultimate":
         return enc
     choices = probe_layers(enc.model)
@@ -293,8 +306,21 @@ def load_encoder(name: str, arch: str | None = None, pretrained: bool = True,
     return dataclasses.replace(enc, layer=layer, width=width)
 
 
+def _weights_stamp(name: str):
+    """What the in-process model cache is keyed by besides the name: the weight file's
+    (path, size, mtime_ns), so a file overwritten in place is loaded again."""
+    if name in zoo.zoo_names():
+        path = zoo.zoo_dir() / f"{name}.safetensors"
+    elif name in BUILTIN:
+        return None  # installed package files
+    else:
+        path = Path(name)
+    return file_stamp(path) if path.is_file() else None
+
+
+#: Architectures a mismatched checkpoint is compared against (with the family of the one asked for).
 @lru_cache(maxsize=8)
-def _load_cached(name: str, arch: str | None, pretrained: bool) -> Encoder:
+def _load_cached(name: str, arch: str | None, pretrained: bool, stamp=None) -> Encoder:
     if name in zoo.zoo_names():
         model, card = zoo.load_zoo_model(name)
         model.eval().requires_grad_(False)
@@ -307,26 +333,24 @@ def _load_cached(name: str, arch: str | None, pretrained: bool) -> Encoder:
         spec = BUILTIN[name]
         model = _timm_create(spec.arch, pretrained=False)
         if spec.package is None:
-            return _wrap(name, spec.arch, model, spec.description, spec.licence, state_sha256(model))
+            return _wrap(name, spec.arch, model, spec.description, spec.licence, random_weights_id(spec.arch))
         path = builtin_weights_path(name)
         sd = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(_map_lite_state_dict(sd, model), strict=True)
-        return _wrap(name, spec.arch, model, spec.description, spec.licence, sha256_file(path))
-    looks_like_path = Path(name).suffix in CHECKPOINT_SUFFIXES or "/" in name or Path(name).exists()
-    if looks_like_path:
+        return _wrap(name, spec.arch, model, spec.description, spec.licence, file_sha256(path))
+    if looks_like_path(name):
         if arch is None:
             raise ValueError(f"checkpoint {name} needs its timm architecture: pass arch=<timm name>, "
                              "e.g. arch='resnet50' (CLI: -p arch=resnet50)")
         sd = read_checkpoint(name)
         model = _timm_create(arch, pretrained=False)
-        result = model.load_state_dict(sd, strict=False)
-        if result.missing_keys or result.unexpected_keys:
-            raise ValueError(f"checkpoint {name} does not match architecture {arch!r}: "
-                             f"missing keys {result.missing_keys[:8]}{' ...' if len(result.missing_keys) > 8 else ''}, "
-                             f"unexpected keys {result.unexpected_keys[:8]}"
-                             f"{' ...' if len(result.unexpected_keys) > 8 else ''}")
-        return _wrap(Path(name).stem, arch, model, f"checkpoint {name}", "see checkpoint", sha256_file(name))
+        problem = mismatch_summary(sd, model, name, arch)
+        if problem:
+            raise ValueError(problem)
+        model.load_state_dict(sd, strict=True)
+        return _wrap(Path(name).stem, arch, model, f"checkpoint {name}", "see checkpoint", file_sha256(name))
     model = _timm_create(name, pretrained=pretrained)
-    sha = state_sha256(model)
+    local = hub_cached_file(name) if pretrained else None
+    sha = (file_sha256(local) if local else state_sha256(model)) if pretrained else random_weights_id(name)
     return _wrap(name, name, model, f"timm {name}" + (" (pretrained)" if pretrained else " (random init)"),
                  "see timm model card", sha)

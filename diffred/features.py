@@ -102,6 +102,9 @@ def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
 #: Images per forward pass. On 2 CPU cores EfficientNet-Lite0 at 112 px ran ~17% faster with
 #: batches of 64 than of 128 (three alternating runs of 4,096 images; identical features).
 BATCH_SIZE = {"cpu": 64, "cuda": 128}
+#: Prepare the next batch (decode, resize, normalise) in a background thread while the
+#: current one runs (``benchmarks/bench_extraction.py`` measures it both ways).
+PREFETCH = True
 
 
 def _run_encoder(encoder: Encoder, data: ImageData, start: int, stop: int, image_size: int,
@@ -121,8 +124,10 @@ def _run_encoder(encoder: Encoder, data: ImageData, start: int, stop: int, image
         for k in range(len(starts)):
             x = ahead.result()
             if k + 1 < len(starts):
-                ahead = pool.submit(prepare, starts[k + 1])
+                ahead = pool.submit(prepare, starts[k + 1]) if PREFETCH else None
             out.append(runner(x))
+            if ahead is None and k + 1 < len(starts):  # no overlap: prepare after the run
+                ahead = pool.submit(prepare, starts[k + 1])
     return np.concatenate(out) if out else np.zeros((0, encoder.width), np.float32)
 
 

@@ -13,6 +13,29 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 
 
+def extraction_runtimes() -> list[str]:
+    """The runtimes table from ``extraction.json`` (``bench_extraction.py``)."""
+    path = HERE / "extraction.json"
+    if not path.exists():
+        return []
+    e = json.loads(path.read_text())
+    t = pd.DataFrame(e["rows"])
+    t["x old default"] = t.images_per_second / t.groupby("model").images_per_second.transform(
+        lambda s: s[t.loc[s.index, "runtime"].str.contains("old default")].iloc[0])
+    cols = ["model", "image_size", "runtime", "images_per_second", "x old default", "max_rel_diff", "mean_rel_diff",
+            "convert_seconds", "probe_acc_full", "probe_acc_10pct"]
+    o = e["overlap"]
+    return ["## Feature-extraction runtimes on the CPU", "",
+            f"Measured {e['date']} on {e['machine']} (load average {e['load_average']:.1f} at the end: the cores were",
+            f"shared), `bench_extraction.py`: {t.images.iloc[0]} Fashion-MNIST images (train and test), batch",
+            f"{e['batch']}, median of {e['repeats']} runs, preprocessing included; differences relative to torch",
+            "float32's features; probe accuracy from the batched logistic probe (seeds 1-2) on each runtime's features.",
+            "`convert_seconds`: OpenVINO's one-off conversion (cached on disk afterwards).", "",
+            t[cols].to_markdown(index=False, floatfmt=".4g"), "",
+            f"Overlap (OpenVINO float32, Lite0): {o['with_thread']:.0f} images/s with the next batch prepared in a "
+            f"background thread, {o['same_thread']:.0f} images/s in the same thread.", ""]
+
+
 def main() -> None:
     probes = json.loads((HERE / "results.json").read_text())
     lines = ["# Benchmark results", "",
@@ -73,6 +96,7 @@ def main() -> None:
                   "Same images (Fashion-MNIST at 112 px), same model; probe accuracy from the batched probe on",
                   "the features each precision produced (subset seeds 1-3).", "",
                   ex.round(4).to_markdown(index=False), ""]
+    lines += extraction_runtimes()
     sw = HERE / "sweep.json"
     if sw.exists():
         w = json.loads(sw.read_text())

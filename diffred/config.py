@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 
+from .device import PRECISIONS, RUNTIMES
 from .store import PROJECT_ROOT, cache_dir  # noqa: F401  (re-exported: the settings' home)
 
 # The paper's fraction grid (Fig. 1; authors' scripts), and the subset seeds 1-5.
@@ -58,8 +59,10 @@ class RunConfig:
 
     ``n_train``/``n_test`` of ``None`` mean the whole split; ``image_size`` of ``None``
     means the model's own input size; ``arch`` is the timm architecture when ``model`` is a
-    checkpoint path (ignored otherwise); ``precision`` is ``"auto"`` (bfloat16 autocast on
-    CPU and float16 on CUDA) or ``"float32"``.
+    checkpoint path (ignored otherwise); ``runtime`` is ``"auto"`` (OpenVINO on the CPU,
+    torch on CUDA), ``"openvino"`` or ``"torch"``; ``precision`` is ``"auto"`` (float32 on
+    OpenVINO, bfloat16 autocast on torch's CPU path, float16 autocast on CUDA), ``"float32"``
+    or ``"bfloat16"`` (see :func:`diffred.device.resolved_precision`).
     """
 
     model: str = "efficientnet_lite0"
@@ -75,14 +78,17 @@ class RunConfig:
     data_seed: int = 0
     precision: str = "auto"
     device: str = "auto"
+    runtime: str = "auto"
 
     def __post_init__(self):
         object.__setattr__(self, "fractions", check_fractions(self.fractions))
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         if not self.seeds:
             raise ValueError("no subset seeds given; give at least one, e.g. seeds=(1, 2, 3, 4, 5)")
-        if self.precision not in ("auto", "float32"):
-            raise ValueError(f"precision {self.precision!r} unknown; use 'auto' or 'float32'")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision {self.precision!r} unknown; use one of {', '.join(PRECISIONS)}")
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime {self.runtime!r} unknown; use one of {', '.join(RUNTIMES)}")
         for name in ("n_train", "n_test", "image_size"):
             v = getattr(self, name)
             if v is not None and int(v) <= 0:

@@ -26,7 +26,7 @@ import pandas as pd
 
 from . import metrics
 from .config import SMOKE_LIMITS, RunConfig, scale
-from .device import compute_dtype, resolve_device
+from .device import compute_dtype, resolve_device, resolve_runtime
 from .features import Features, feature_key, file_sha256_of, load_features
 from .models import Encoder, encoder_identity, load_encoder
 from .probes import LogisticProbe, RidgeProbe, paper_recipe
@@ -150,7 +150,8 @@ class Curve:
         if ident is None or (cfg.image_size is None and ident.native_size is None):
             ident = self.encoder if load else None
         self.keys = None if ident is None else [
-            feature_key(ident, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device)
+            feature_key(ident, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device,
+                        resolve_runtime(cfg.runtime, cfg.device))
             for s, n in (("train", cfg.n_train), ("test", cfg.n_test))]
 
     @functools.cached_property
@@ -202,7 +203,8 @@ class Curve:
         tr, te = self.features(progress)
         if self.keys is None:
             self.keys = [feature_key(self.encoder, self.cfg.dataset, s, n, self.cfg.data_seed, self.cfg.image_size,
-                                     self.cfg.precision, self.cfg.device)
+                                     self.cfg.precision, self.cfg.device,
+                                     resolve_runtime(self.cfg.runtime, self.cfg.device))
                          for s, n in (("train", self.cfg.n_train), ("test", self.cfg.n_test))]
         spec = self.spec([tr.meta.get("sha256"), te.meta.get("sha256")])
         cfg = self.cfg

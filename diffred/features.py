@@ -16,6 +16,7 @@ is truncated, corrupted or holds another key is detected, reported and recompute
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import json
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .config import RunConfig
 from .datasets import ImageData, dataset_identity, load_dataset
-from .device import autocast, resolve_device, resolved_precision
+from .device import resolve_device, resolve_runtime, resolved_precision
 from .models import Encoder, load_encoder
 from .store import (
     FEATURE_FORMAT,
@@ -41,6 +42,7 @@ from .store import (
     sha256_file,
 )
 from .store import feature_key as _store_key
+from .runtimes import TorchRunner, make_runner
 
 FORMAT_VERSION = FEATURE_FORMAT
 CHUNK = 2048
@@ -63,7 +65,7 @@ def feature_key(encoder: Encoder, dataset: str, split: str, n: int | None, data_
     names, known without building the network)."""
     return _store_key(encoder.name, encoder.arch, encoder.weights_sha256, encoder.layer, dataset_identity(dataset),
                       split, n, data_seed, int(image_size or encoder.native_size),
-                      resolved_precision(precision, device), runtime)
+                      resolved_precision(precision, device, runtime), runtime)
 
 
 def sidecar(key: dict) -> dict | None:
@@ -133,23 +135,32 @@ def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
 #: Images per forward pass. On 2 CPU cores EfficientNet-Lite0 at 112 px ran ~17% faster with
 #: batches of 64 than of 128 (three alternating runs of 4,096 images; identical features).
 BATCH_SIZE = {"cpu": 64, "cuda": 128}
+#: Prepare the next batch (decode, resize, normalise) in a background thread while the
+#: current one runs (``benchmarks/bench_extraction.py`` measures it both ways).
+PREFETCH = True
 
 
-@torch.inference_mode()
 def _run_encoder(encoder: Encoder, data: ImageData, start: int, stop: int, image_size: int,
-                 device: torch.device, precision: str, batch_size: int) -> np.ndarray:
+                 device: torch.device, precision: str, batch_size: int, runner=None) -> np.ndarray:
+    """Features of images ``start:stop``, a batch at a time through ``runner`` (torch at
+    ``precision`` when none is given). The next batch is decoded, resized and normalised in
+    a background thread while the current one runs."""
+    runner = runner or TorchRunner(encoder, device, precision)
+    starts = list(range(start, stop, batch_size))
+
+    def prepare(i):
+        return encoder.preprocess(data.batch(i, min(i + batch_size, stop), image_size), image_size)
+
     out = []
-    fast = precision != "float32"
-    for i in range(start, stop, batch_size):
-        j = min(i + batch_size, stop)
-        x = encoder.preprocess(data.batch(i, j, image_size), image_size)
-        if device.type == "cuda":
-            x = x.pin_memory().to(device, non_blocking=True)
-        if fast:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(device, precision):
-            f = encoder.features(x)
-        out.append(f.float().cpu().numpy())
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        ahead = pool.submit(prepare, starts[0]) if starts else None
+        for k in range(len(starts)):
+            x = ahead.result()
+            if k + 1 < len(starts):
+                ahead = pool.submit(prepare, starts[k + 1]) if PREFETCH else None
+            out.append(runner(x))
+            if ahead is None and k + 1 < len(starts):  # no overlap: prepare after the run
+                ahead = pool.submit(prepare, starts[k + 1])
     return np.concatenate(out) if out else np.zeros((0, encoder.width), np.float32)
 
 
@@ -166,11 +177,8 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
             return Features(cached[0], cached[1], list(data.classes), meta)
     dev = resolve_device(device)
     batch_size = batch_size or BATCH_SIZE.get(dev.type, BATCH_SIZE["cuda"])
-    model = encoder.model.to(dev)
-    precision = key["precision"]
-    if precision != "float32":
-        model = model.to(memory_format=torch.channels_last)
-    size = key["image_size"]
+    precision, size = key["precision"], key["image_size"]
+    runner = make_runner(encoder, key.get("runtime", "torch"), precision, dev, size, batch_size)
     partial = path.parent / (path.stem + ".partial")
     partial.mkdir(parents=True, exist_ok=True)
     (partial / "key.json").write_text(json.dumps(key, sort_keys=True))
@@ -190,12 +198,12 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
                     arr = None
         if arr is None:
             with _strict_float32(dev, precision):
-                arr = _run_encoder(encoder, data, c, min(c + CHUNK, n), size, dev, precision, batch_size)
+                arr = _run_encoder(encoder, data, c, min(c + CHUNK, n), size, dev, precision, batch_size, runner)
             atomic_write_bytes(f, lambda fh, a=arr: np.save(fh, a))
         parts.append(arr)
         bar.update(len(arr))
     bar.close()
-    model.to("cpu").to(memory_format=torch.contiguous_format)
+    runner.close()
     elapsed = time.perf_counter() - t0
     X = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, encoder.width), np.float32)
     y = np.asarray(data.labels, dtype=np.int64)
@@ -204,7 +212,7 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
                                  "try precision='float32'")
     atomic_write_bytes(path, lambda fh: np.savez(fh, X=X, y=y, key=np.array(json_digest(key))))
     meta = {"key": key, "shape": list(X.shape), "sha256": sha256_file(path), "classes": list(data.classes),
-            "source": data.source, "seconds": round(elapsed, 2), "device": str(dev),
+            "source": data.source, "seconds": round(elapsed, 2), "device": str(dev), "ran_on": runner.runtime,
             "images_per_second": round(n / elapsed, 1) if elapsed > 0 else None,
             "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
@@ -221,12 +229,13 @@ def load_features(config: RunConfig, split: str, progress: bool = True, force: b
     if n is not None and n >= len(full):
         n = None  # the whole split: one cache entry, whatever n asked for it
     data = full.subset(n, config.data_seed)
+    runtime = resolve_runtime(config.runtime, config.device)
     key = feature_key(encoder, config.dataset, split, n, config.data_seed, config.image_size, config.precision,
-                      config.device)
+                      config.device, runtime)
     if n is not None and not force and not feature_path(key).exists():
         # a seeded sample of a split whose features are cached: take its rows, extract nothing
         full_key = feature_key(encoder, config.dataset, split, None, config.data_seed, config.image_size,
-                               config.precision, config.device)
+                               config.precision, config.device, runtime)
         cached = read_cache(feature_path(full_key), full_key)
         if cached is not None:
             idx = np.sort(np.random.default_rng(config.data_seed).permutation(len(full))[:n])

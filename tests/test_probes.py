@@ -121,3 +121,15 @@ def test_constant_column_is_harmless():
     sel = random_subsets(X.shape[1], [1.0], [1])
     p = LogisticProbe(max_epochs=10).fit(X, y, sel)
     assert np.isfinite(p.decision_function(X)).all() and p.score(X, y)[0] == 1.0
+
+
+def test_public_names_stay_in_diffred_probes():
+    import diffred.probes as P
+    from diffred import probe_train
+    assert set(P.__all__) == {"LogisticProbe", "RidgeProbe", "paper_recipe", "validation_split"}
+    assert P.validation_split is probe_train.validation_split
+    X, y = blobs(n=300, d=20)
+    sel = random_subsets(X.shape[1], [0.5, 1.0], [1])
+    kw = dict(max_epochs=5, patience=None, precision="float32")
+    a, b = LogisticProbe(**kw).fit(X, y, sel), LogisticProbe(**kw).fit(X, y, sel)
+    assert all(np.array_equal(u, v) for u, v in zip(a.coef_, b.coef_))  # deterministic

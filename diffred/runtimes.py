@@ -1,0 +1,197 @@
+"""Runtimes that run an encoder over batches: torch, or OpenVINO on the CPU.
+
+:func:`make_runner` returns a callable ``runner(x) -> np.ndarray`` that maps a preprocessed
+batch ``(n, 3, S, S)`` to features ``(n, width)``, for the runtime that
+:func:`diffred.device.resolve_runtime` chose:
+
+* ``"openvino"`` — the encoder's feature function (penultimate layer or the pooled output of
+  an intermediate layer, :meth:`Encoder.features`) is converted with
+  ``openvino.convert_model`` once per (model weights, layer, image size, batch shape) and the
+  converted model is stored under ``cache_dir()/openvino`` (written atomically, named by a
+  digest of that key, as feature files are); it is compiled for the CPU with the float32 or
+  bf16 inference-precision hint. Batches have one static shape: a shorter last batch is
+  padded with zeros and the padding's rows are dropped, so a feature never depends on where
+  its image sat in a batch. When conversion fails (an architecture OpenVINO cannot take)
+  the runner is torch's, with one log line saying so.
+* ``"torch"`` — the module itself, under autocast (bfloat16 on the CPU, float16 on CUDA)
+  with channels_last unless the precision is float32, on pinned memory for CUDA.
+
+Measured on 2 busy cores (``benchmarks/RESULTS.md``): OpenVINO float32 is about twice as
+fast as torch's bfloat16 autocast and agrees with torch float32 to about 1e-5 relative.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .device import autocast
+from .models import Encoder, _pool
+from .store import cache_dir, json_digest, safe_name
+
+log = logging.getLogger(__name__)
+IR_VERSION = 1
+OV_HINT = {"float32": "f32", "bfloat16": "bf16"}
+
+
+class _Features(torch.nn.Module):
+    """:meth:`Encoder.features` as a traceable module: an intermediate layer's output is
+    caught by a hook that does not stop the forward pass (the converter drops the unused
+    rest of the graph)."""
+
+    def __init__(self, encoder: Encoder):
+        super().__init__()
+        self.model, self.layer = encoder.model, encoder.layer
+        self.encoder = encoder
+
+    def forward(self, x):
+        if self.layer == "penultimate":
+            return self.encoder.features(x)
+        caught = {}
+        handle = self.model.get_submodule(self.layer).register_forward_hook(
+            lambda _m, _i, out: caught.__setitem__("out", _pool(out)))
+        try:
+            self.model.forward_features(x)
+        finally:
+            handle.remove()
+        return caught["out"]
+
+
+def ir_key(encoder: Encoder, image_size: int, batch_size: int) -> dict:
+    """Everything that determines a converted model (the precision is chosen at compile time)."""
+    import openvino as ov
+    return {"ir": IR_VERSION, "openvino": ov.get_version(), "torch": torch.__version__,
+            "model": encoder.name, "arch": encoder.arch, "weights_sha256": encoder.weights_sha256,
+            "layer": encoder.layer, "image_size": int(image_size), "batch": int(batch_size)}
+
+
+def ir_path(key: dict, root: Path | None = None) -> Path:
+    """Where the converted model for ``key`` lives (``.xml``; its weights beside it, ``.bin``)."""
+    root = Path(root) if root is not None else cache_dir()
+    stem = f"{safe_name(key['layer'])}_{key['image_size']}px_b{key['batch']}_{json_digest(key)[:16]}"
+    return root / "openvino" / safe_name(key["model"]) / f"{stem}.xml"
+
+
+def convert(encoder: Encoder, image_size: int, batch_size: int):
+    """The OpenVINO model of ``encoder``'s features at one batch shape: read from the cache,
+    or converted and cached (the ``.bin`` is moved in before the ``.xml``, so an ``.xml``
+    means a complete pair)."""
+    import openvino as ov
+    key = ir_key(encoder, image_size, batch_size)
+    path = ir_path(key)
+    core = _core()
+    if path.exists() and path.with_suffix(".bin").exists():
+        try:
+            return core.read_model(str(path)), path
+        except Exception as err:  # a damaged pair: convert again
+            log.warning("converted model %s unreadable (%s); converting again", path, type(err).__name__)
+    shape = (int(batch_size), 3, int(image_size), int(image_size))
+    module = _Features(encoder).eval()
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.jit.trace's deprecation and tracer warnings
+        model = ov.convert_model(module, example_input=torch.zeros(shape), input=[shape])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".convert."))
+    try:
+        ov.save_model(model, str(tmp / "model.xml"), compress_to_fp16=False)
+        (tmp / "key.json").write_text(json.dumps(key, indent=2, sort_keys=True))
+        os.replace(tmp / "key.json", path.with_suffix(".json"))
+        os.replace(tmp / "model.bin", path.with_suffix(".bin"))
+        os.replace(tmp / "model.xml", path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model, path
+
+
+@functools.lru_cache(maxsize=1)
+def _core():
+    import openvino as ov
+    return ov.Core()
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(path: str, mtime: float, precision: str):
+    """A converted model compiled for the CPU at ``precision`` (one per process and file)."""
+    core = _core()
+    return core.compile_model(core.read_model(path), "CPU", {"INFERENCE_PRECISION_HINT": OV_HINT[precision]})
+
+
+class OpenVINORunner:
+    """Batches through a compiled OpenVINO model of one static batch shape."""
+
+    runtime = "openvino"
+
+    def __init__(self, encoder: Encoder, image_size: int, batch_size: int, precision: str):
+        if precision not in OV_HINT:
+            raise ValueError(f"OpenVINO precision {precision!r} unknown; use float32 or bfloat16")
+        _, path = convert(encoder, image_size, batch_size)
+        self.precision, self.batch_size, self.path = precision, int(batch_size), path
+        self.compiled = _compiled(str(path), path.stat().st_mtime, precision)
+        self.request = self.compiled.create_infer_request()
+
+    def __call__(self, x: torch.Tensor) -> np.ndarray:
+        x = np.ascontiguousarray(x.numpy(), dtype=np.float32)
+        out, B = [], self.batch_size
+        for i in range(0, len(x), B):
+            part = x[i:i + B]
+            n = len(part)
+            if n < B:  # pad to the compiled shape; the padding's rows are dropped
+                part = np.concatenate([part, np.zeros((B - n, *part.shape[1:]), np.float32)])
+            self.request.infer({0: part})
+            out.append(np.array(self.request.get_output_tensor(0).data[:n], dtype=np.float32))
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+    def close(self) -> None:
+        pass
+
+
+class TorchRunner:
+    """The torch module on ``device``: autocast and channels_last unless float32."""
+
+    runtime = "torch"
+
+    def __init__(self, encoder: Encoder, device: torch.device, precision: str):
+        self.encoder, self.device, self.precision = encoder, device, precision
+        self.fast = precision not in ("float32", "float32-plain")
+        encoder.model.to(device)
+        if self.fast:
+            encoder.model.to(memory_format=torch.channels_last)
+
+    @torch.inference_mode()
+    def __call__(self, x: torch.Tensor) -> np.ndarray:
+        if self.device.type == "cuda":
+            x = x.pin_memory().to(self.device, non_blocking=True)
+        if self.fast:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.precision):
+            f = self.encoder.features(x)
+        return f.float().cpu().numpy()
+
+    def close(self) -> None:
+        self.encoder.model.to("cpu").to(memory_format=torch.contiguous_format)
+
+
+def make_runner(encoder: Encoder, runtime: str, precision: str, device: torch.device, image_size: int,
+                batch_size: int):
+    """A runner for a resolved ``runtime`` and ``precision`` (the feature key's values).
+    OpenVINO that cannot convert the encoder falls back to torch at the same precision
+    (float32, or bfloat16 autocast), with one log line."""
+    if runtime == "openvino":
+        try:
+            return OpenVINORunner(encoder, image_size, batch_size, precision)
+        except Exception as err:
+            fallback = "float32" if precision == "float32" else "bfloat16-autocast"
+            log.warning("OpenVINO could not convert %s (layer %s: %s: %s); extracting with torch %s instead",
+                        encoder.name, encoder.layer, type(err).__name__, str(err).splitlines()[0][:160] if str(err)
+                        else "", fallback)
+            return TorchRunner(encoder, torch.device("cpu"), fallback)
+    return TorchRunner(encoder, device, precision)

@@ -115,13 +115,14 @@ define LOCK_HEADER
 # when pyproject.toml asks for something this file does not pin. Do not edit by hand:
 # change pyproject.toml, then run `make lock` (LOCK_ARGS=--upgrade to move every pin).
 #
-# For CPython 3.11 on Linux x86_64 (the markers below are pip-compile's for that machine).
-# torch 2.14.1 and torchvision 0.29.1 (and the CUDA runtime wheels torch needs) are hashed
-# like every other package: on this project's machines pip takes torch and torchvision
-# from a wheel index on the machine's own disk (pip's configuration: /etc/xdg/pip), whose
-# files carry the same sha256 as listed here; pip-compile listed the hashes of every file
-# it found for a pinned version. A machine that gets torch elsewhere (another index, a
-# different build) fails the hash check: install that torch by hand, then
-# `pip install -r requirements.lock --no-deps` without hashes is the fallback.
+# Resolved for CPython 3.11 on Linux x86_64 (the packages torch needs there, the CUDA
+# runtime wheels among them, are pinned too). Each pin lists the hash of every file the
+# indexes offered for that version; pip accepts a file whose sha256 is among them.
+# torch 2.14.1 and torchvision 0.29.1 are hashed like every other package, hashes not
+# omitted: on this project's machines pip takes them from a wheel index on the machine's
+# own disk (pip's configuration in /etc/pip.conf and /etc/xdg/pip), and the sha256 of those
+# two files (torch ...305a61f6, torchvision ...2cb67802) is listed below beside PyPI's. A
+# machine whose torch comes from elsewhere (another build of the same version) fails the
+# hash check rather than run other code: there, `make lock` locks what that machine offers.
 endef
 export LOCK_HEADER

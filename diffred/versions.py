@@ -65,6 +65,12 @@ def mismatches(pyproject: Path | None = None, lock: Path | None = None) -> list[
     return problems
 
 
+def locked_python(path: Path | None = None) -> str | None:
+    """The Python (major.minor) the lock was resolved for, from pip-compile's header."""
+    m = re.search(r"pip-compile with Python (\d+\.\d+)", Path(path or LOCK).read_text())
+    return m.group(1) if m else None
+
+
 def _installed(name: str) -> str | None:
     try:
         return metadata.version(name)
@@ -76,16 +82,21 @@ def table(pyproject: Path | None = None, lock: Path | None = None) -> pd.DataFra
     """The versions this build used: one row per package ``pyproject.toml`` names (and
     Python), with the locked and the installed version and whether they are the same."""
     pins = locked_versions(lock)
-    rows = [{"package": "python", "locked": None, "installed": sys.version.split()[0]}]
+    python = locked_python(lock)
+    rows = [{"package": "python", "locked": python, "installed": sys.version.split()[0],
+             "as_locked": python is not None and sys.version.startswith(python + ".")}]
     seen = set()
     for req in requirements(pyproject):
         name = canonicalize_name(req.name)
         if name in seen:
             continue
         seen.add(name)
-        rows.append({"package": name, "locked": pins.get(name), "installed": _installed(name)})
-    frame = pd.DataFrame(rows)
-    # A local build tag (torch's "+cu130") is part of the same release as its pin.
-    same = [None if r.locked is None else (r.installed or "").split("+")[0] == r.locked.split("+")[0]
-            for r in frame.itertuples()]
-    return frame.assign(as_locked=same)
+        locked, installed = pins.get(name), _installed(name)
+        rows.append({"package": name, "locked": locked, "installed": installed,
+                     "as_locked": None if locked is None else _same_release(installed, locked)})
+    return pd.DataFrame(rows)
+
+
+def _same_release(installed: str | None, locked: str) -> bool:
+    """A local build tag (torch's ``+cu130``) is part of the same release as its pin."""
+    return installed is not None and installed.split("+")[0] == locked.split("+")[0]

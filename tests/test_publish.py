@@ -135,8 +135,7 @@ _STATE_JS = """
   const pre = document.querySelector("div.cite-block pre");
   return {
     sheets: sheets,
-    themed: getComputedStyle(document.querySelector(".bd-header") || document.body).display !== "",
-    diffredCss: sheets.some(h => h.endsWith("/diffred.css")),
+    diffredCss: sheets.some(h => h.includes("/_static/diffred.css")),
     citeWraps: pre ? getComputedStyle(pre).whiteSpace : null,
     copyButtons: content.querySelectorAll("div.cite-block button.copybtn").length,
     citeBlocks: content.querySelectorAll("div.cite-block pre").length,

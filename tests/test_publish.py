@@ -7,6 +7,7 @@ under ``<root>/some/sub/path/`` and served on 127.0.0.1 from ``<root>``, so that
 lives at ``http://127.0.0.1:PORT/some/sub/path/diffred-book-<version>/...``: a link written
 relative to the server's root, not to the page, would 404 there. Debian's chromium (through
 Playwright) opens every page, and every request off the loopback is aborted and reported.
+The tests that need the built book are marked slow; the cite-block checks at the end are not.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ import pytest
 import yaml
 
 from diffred.figures import toc_pages
-
-pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 VERSION = yaml.safe_load((REPO / "CITATION.cff").read_text())["version"]
@@ -67,6 +66,7 @@ def site_root(archive, tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_archive_is_versioned_and_holds_the_site(archive, built_book):
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     assert project["version"] == VERSION, "pyproject.toml and CITATION.cff give different versions"
@@ -81,11 +81,13 @@ def test_archive_is_versioned_and_holds_the_site(archive, built_book):
     assert built - {".buildinfo"} <= packed
 
 
+@pytest.mark.slow
 def test_archive_is_reproducible(archive, built_book, tmp_path):
     again = make_archive(built_book, tmp_path)
     assert hashlib.sha256(again.read_bytes()).hexdigest() == hashlib.sha256(archive.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_no_link_is_relative_to_the_server_root(site_root):
     offenders = {}
     for page in (site_root / SUB_PATH / TOP).rglob("*.html"):
@@ -185,6 +187,7 @@ def _check_page(seen: dict, where: str) -> None:
         assert state["copyButtons"] == state["citeBlocks"], f"{where}: a cite block has no copy button"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("docname", PAGES)
 def test_every_page_works_under_a_sub_path(context, base_url, docname):
@@ -196,6 +199,7 @@ def test_every_page_works_under_a_sub_path(context, base_url, docname):
         assert len(response.body()) > 0, f"{docname}: download {href} is empty"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_the_root_redirects_under_a_sub_path(context, base_url):
     page = context.new_page()
@@ -206,6 +210,7 @@ def test_the_root_redirects_under_a_sub_path(context, base_url):
         page.close()
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("docname", DISK_PAGES)
 def test_pages_work_opened_from_disk(context, site_root, docname):
@@ -217,6 +222,7 @@ def test_pages_work_opened_from_disk(context, site_root, docname):
     assert not missing, f"{docname}: downloads missing from the unpacked archive: {missing}"
 
 
+@pytest.mark.slow
 @pytest.mark.browser
 def test_sources_page_publishes_every_named_file(context, base_url):
     seen = _open(context, f"{base_url}chapters/sources.html")
@@ -225,3 +231,46 @@ def test_sources_page_publishes_every_named_file(context, base_url):
     expected |= {p.name for p in (REPO / "data" / "models").glob("*.md")}
     expected |= {p.name for p in (REPO / "data" / "models").glob("*.json")}
     assert expected <= names, f"not published on the Sources page: {sorted(expected - names)}"
+
+
+def test_cite_block_gives_absolute_urls_and_book_wide_numbers(tmp_path, monkeypatch):
+    """The book's URL comes from CITATION.cff's url:, the number is the book's."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from diffred import figures
+    monkeypatch.delenv(figures.FIGURE_URL_ENV, raising=False)
+    base = figures.book_url()
+    assert base and base.startswith("https://") and not base.endswith("/")
+    book = figures.FigureBook("02_random_subsets", "Random subsets", out_dir=tmp_path, url="x")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [0, 1])
+    pub = book.publish(fig, pd.DataFrame({"x": [0, 1]}), "fig-any", "A title")
+    plt.close(fig)
+    n = pub.number
+    assert n == figures.figures_before("02_random_subsets") + 1
+    assert f"{base}/chapters/02_random_subsets.html#fig-any" in pub.plain
+    assert f"{base}/_static/figures/fig-any.png" in pub.plain
+    assert f"Figure {n} of the book, in chapter" in pub.plain and "of the chapter" not in pub.plain
+    assert f"url          = {{{base}/chapters/02_random_subsets.html#fig-any}}" in pub.bibtex
+    assert f"note         = {{Figure {n} of the book, in chapter" in pub.bibtex
+    html = pub._repr_html_()
+    assert html.count('<div class="cite-block"><pre class="cite-') == 2
+    assert f"Figure {n} of the book" in html
+
+
+def test_a_rerun_cites_no_image_of_the_book(tmp_path, monkeypatch):
+    from diffred import figures
+    monkeypatch.setenv(figures.FIGURE_URL_ENV, "figures")
+    cff = figures.read_citation()
+    page, image = figures.figure_urls(cff, "02_random_subsets", "fig-x")
+    assert page.startswith("https://") and image is None
+    page, image = figures.figure_urls({k: v for k, v in cff.items() if k != "url"}, "02_random_subsets", "fig-x")
+    assert page == "chapters/02_random_subsets.html#fig-x" and image is None
+
+
+def test_config_serves_the_css_and_copies_cite_blocks_without_thebe():
+    config = yaml.safe_load((REPO / "_config.yml").read_text())["sphinx"]["config"]
+    assert "_css" in config["html_static_path"] and (REPO / "_css" / "diffred.css").is_file()
+    assert config["html_css_files"] == ["diffred.css"]
+    assert "div.cite-block pre" in config["copybutton_selector"]
+    assert "sphinx_thebe" not in config["extensions"] and "sphinx_copybutton" in config["extensions"]

@@ -56,8 +56,8 @@ $(STAMP): pyproject.toml $(LOCK)
 lock:
 	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) \
 	    && $(LOCK_VENV)/bin/pip install --quiet '$(LOCK_TOOL)'; }
-	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-	    --extra test --no-emit-index-url --no-emit-find-links --custom-compile-command 'make lock' \
+	CUSTOM_COMPILE_COMMAND='make lock' $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	    --extra test --no-emit-index-url --no-emit-find-links \
 	    $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
 	@{ printf '%s\n' "$$LOCK_HEADER"; cat $(LOCK); } > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
 	@echo "make lock: wrote $(LOCK) ($$(grep -c '^[a-z0-9].*==' $(LOCK)) packages)"

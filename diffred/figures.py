@@ -147,13 +147,15 @@ class Published:
             f'<a class="figure-download" href="{html.escape(self.url)}/{p.name}" download>{kind}</a>'
             for kind, p in self.files.items())
         e = html.escape
+        # Each <pre> sits in its own positioned box: sphinx-copybutton (``copybutton_selector``
+        # in _config.yml) puts its copy button in the box's top right corner.
         return (
             f'<div class="diffred-figure-tools" data-figure="{e(self.label)}" data-number="{self.number}">'
-            f'<p>Figure {self.number} (<code>{e(self.label)}</code>). Download: {links}</p>'
+            f'<p>Figure {self.number} of the book (<code>{e(self.label)}</code>). Download: {links}</p>'
             f'<details class="cite-figure"><summary>Cite this figure</summary>'
-            f'<p>Plain text:</p><pre class="cite-plain">{e(self.plain)}</pre>'
+            f'<p>Plain text:</p><div class="cite-block"><pre class="cite-plain">{e(self.plain)}</pre></div>'
             f'<p>BibTeX (the figure, then the paper it reproduces):</p>'
-            f'<pre class="cite-bibtex">{e(self.bibtex)}</pre></details></div>')
+            f'<div class="cite-block"><pre class="cite-bibtex">{e(self.bibtex)}</pre></div></details></div>')
 
     def __repr__(self) -> str:
         return f"Figure {self.number} ({self.label}): " + ", ".join(str(p) for p in self.files.values())
@@ -204,18 +206,20 @@ class FigureBook:
         return Published(label, number, title, files, self.url, plain, bib)
 
     def citation(self, label: str, number: int, title: str, reproduces: str | None = None) -> tuple[str, str]:
-        """Plain-text and BibTeX citations of figure ``number`` of this chapter."""
+        """Plain-text and BibTeX citations of figure ``number`` (numbered across the book)
+        of this chapter, with the figure's address under the book's URL (``CITATION.cff``)."""
         cff = read_citation()
         authors = _author_names(cff)
         year = str(cff["date-released"])[:4]
-        where = f"chapters/{self.page}.html#{label}"
-        url = f"{cff['url'].rstrip('/')}/{where}" if cff.get("url") else where
+        page_url, image_url = figure_urls(cff, self.page, label)
         what = f" It reproduces {reproduces} of Nanda et al. (2023)." if reproduces else \
             " It extends Nanda et al. (2023)."
+        image = f" Image: {image_url}." if image_url else ""
         plain = (f"{'; '.join(authors)} ({year}). Figure {number}: {title}. In {cff['title']}, "
-                 f"chapter \"{self.chapter_title}\", version {cff['version']}. {url}.{what}")
+                 f"version {cff['version']}: Figure {number} of the book, in chapter "
+                 f"\"{self.chapter_title}\". {page_url}.{image}{what}")
         key = f"diffred{year}_{self.page.split('_')[0]}_{label.removeprefix('fig-').replace('-', '_')}"
-        note = f"Figure {number} of the chapter ``{self.chapter_title}''"
+        note = f"Figure {number} of the book, in chapter ``{self.chapter_title}''"
         if reproduces:
             note += f"; reproduces {reproduces} of \\cite{{{PAPER_KEY}}}"
         bib = "\n".join([
@@ -224,11 +228,31 @@ class FigureBook:
             f"  author       = {{{' and '.join('{' + a + '}' if ',' not in a else a for a in authors)}}},",
             f"  howpublished = {{{cff['title']}, version {cff['version']}}},",
             f"  year         = {{{year}}},",
-            f"  url          = {{{url}}},",
+            f"  url          = {{{page_url}}},",
             f"  note         = {{{note}}}",
             "}",
         ])
         return plain, bib + "\n\n" + bibtex_entry(PAPER_KEY)
+
+
+def book_url(cff: dict | None = None) -> str | None:
+    """The address the book is published at: ``url:`` in ``CITATION.cff`` (the one setting
+    every cite block and the README's publishing recipe use), with no trailing slash."""
+    url = (cff if cff is not None else read_citation()).get("url")
+    return str(url).rstrip("/") if url else None
+
+
+def figure_urls(cff: dict, page: str, label: str) -> tuple[str, str | None]:
+    """The figure's address on its page, and its PNG's, both absolute under the book's URL.
+    Without a ``url:`` the page address is relative to the book's root and there is no PNG
+    address; a run with its own figure folder (``$DIFFRED_FIGURE_URL``, as ``diffred run``
+    sets) gets no PNG address either, since its files are not the book's."""
+    base = book_url(cff)
+    where = f"chapters/{page}.html#{label}"
+    if not base:
+        return where, None
+    image = None if os.environ.get(FIGURE_URL_ENV) else f"{base}/_static/figures/{label}.png"
+    return f"{base}/{where}", image
 
 
 def glue_all(values: dict) -> None:

@@ -17,8 +17,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import metrics, stats, verdicts
-from ..curves import curve_from_features
+from .. import metrics, stats, verdicts, zoo
+from ..config import RunConfig
+from ..curves import Curve, curve_from_features, feature_digests, features_of, subset_curve
+from ..models import load_encoder, probe_layers
 
 #: A neuron whose standard deviation over the training images is at most this is constant.
 CONSTANT_STD = 1e-6
@@ -195,3 +197,62 @@ def practical_sentence(v: verdicts.Verdict) -> str:
         return (f"the effective rank goes with DR as expected but |rho| is below {STRONG_RHO}: it ranks encoders "
                 "roughly, not closely enough to choose k without labels")
     return "the effective rank does not predict DR well enough to choose k without labels"
+
+
+#: The encoders of the book, as their chapters configure them (so the curves are cache hits).
+LITE = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2", "efficientnet_lite0_random",
+        "efficientnet_lite1_random", "efficientnet_lite2_random")
+CH06 = {"dataset": "fashion_mnist", "n_train": 5000, "n_test": 5000, "image_size": 112}
+CH11 = {"dataset": "fashion_mnist_heldout", "n_train": 5000, "n_test": None, "image_size": None,
+        "fractions": (0.002, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0), "seeds": (1, 2)}
+CH12 = {"n_train": 3000, "n_test": 2000, "fractions": (0.002, 0.005, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0),
+        "seeds": (1, 2, 3)}
+CH12_MODELS = (("efficientnet_lite0", "fashion_mnist", 64), ("cnn_ce_s1", "fashion_mnist_heldout", None))
+
+
+def encoder_entries(lite=LITE, zoo_models=None, layers: bool = True) -> list[dict]:
+    """One entry per encoder (and chapter-12 layer): ``group``, ``label``, the
+    :class:`RunConfig` and the selector its chapter probes it with."""
+    out = [{"group": "ImageNet Lite (ch. 06)", "label": m, "selector": "random",
+            "cfg": RunConfig(model=m, **CH06).scaled()} for m in lite]
+    for m in zoo_models if zoo_models is not None else zoo.zoo_names():
+        sel = ["random", "first"] if m.startswith(("cnn_mrl", "cnn_ce")) else "random"
+        out.append({"group": "zoo (ch. 11)", "label": m, "selector": sel, "cfg": RunConfig(model=m, **CH11).scaled()})
+    for model, ds, size in CH12_MODELS if layers else ():
+        for layer in probe_layers(load_encoder(model).model):
+            cfg = RunConfig(model=model, dataset=ds, layer=layer, image_size=size, **CH12).scaled()
+            out.append({"group": "layers (ch. 12)", "label": f"{model} {layer}", "selector": "random", "cfg": cfg})
+    return out
+
+
+def entry_spec(entries) -> list:
+    """What determines the predictor table: every entry's feature digests and curve file."""
+    return [[e["label"], feature_digests(e["cfg"]), Curve(e["cfg"], e["selector"]).path.name] for e in entries]
+
+
+def predictor_table(entries) -> pd.DataFrame:
+    """One row per entry: its label-free predictors (training features) beside its DR(0.9)
+    and gap at 20% (its chapter's random-subset curve)."""
+    rows = []
+    for e in entries:
+        tr, _ = features_of(e["cfg"])
+        curve = subset_curve(e["cfg"], e["selector"])
+        rows.append({"group": e["group"], "encoder": e["label"], **predictor_row(tr.X), **curve_measures(curve)})
+    return pd.DataFrame(rows)
+
+
+def difficulty_study(fm_cfg: RunConfig, mnist_cfg: RunConfig, n_classes=(2, 5, 10), shots=(10, 100, 1000),
+                     base_shots: int = 100, n_draws: int = 3, seeds=(1, 2, 3), random_state: int = 0) -> pd.DataFrame:
+    """:func:`task_redundancy` of the class-count and shots tasks of Fashion-MNIST
+    (:func:`class_tasks`) and of the 20-class task joining Fashion-MNIST and MNIST-5k at
+    ``base_shots`` images per class, all on the same encoder's features."""
+    fm_tr, fm_te = features_of(fm_cfg)
+    train, test = (fm_tr.X, fm_tr.y), (fm_te.X, fm_te.y)
+    tasks = class_tasks(fm_tr.y, fm_te.y, n_classes, shots, base_shots, n_draws, random_state)
+    out = [task_redundancy(train, test, tasks, seeds, device=fm_cfg.device)]
+    if mnist_cfg is not None:
+        mn_tr, mn_te = features_of(mnist_cfg)
+        jtr, jte = joined(train, (mn_tr.X, mn_tr.y)), joined(test, (mn_te.X, mn_te.y))
+        both = class_tasks(jtr[1], jte[1], (len(np.unique(jtr[1])),), (), base_shots, 1, random_state)
+        out.append(task_redundancy(jtr, jte, both, seeds, device=fm_cfg.device).assign(joined=True))
+    return pd.concat(out, ignore_index=True).fillna({"joined": False})

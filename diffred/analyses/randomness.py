@@ -22,9 +22,16 @@ import numpy as np
 import pandas as pd
 from sklearn.feature_selection import f_classif
 
-from .. import verdicts
+from pathlib import Path
+
+from .. import paper, verdicts
+from ..config import RunConfig, scale
+from ..curves import cached_frames, feature_digests, features_of, probe_spec
 from ..probes import LogisticProbe
+from ..store import sha256_file
 from ..subsets import Basis, Member, Selection, random_permutation, subset_size
+from . import Result
+from . import predictors as pred
 
 #: The mean of n subsets is within this many points of the mean of all (at 95%) when
 #: n >= (Z * sd / TARGET_POINTS)^2.
@@ -35,6 +42,9 @@ CONCENTRATION_FRACTION = 0.05
 #: Points of accuracy a ranked subset may lose against random ones for "diffused".
 DIFFUSED_POINTS = 2.0
 RANKINGS = ("weight_norm", "f_stat")
+SPREAD_FRACTIONS = (0.01, 0.05, 0.1, 0.2, 0.5)
+#: At smoke scale (the test suite's build) at most this many subsets per fraction.
+SMOKE_SUBSETS = 20
 BOTTOM = verdicts.within_rule(
     "diffused", "the accuracy lost when the k least important neurons replace k random ones",
     DIFFUSED_POINTS, "at most", unit="points")
@@ -172,3 +182,81 @@ def gap_table(conc: pd.DataFrame, n_test: int) -> pd.DataFrame:
                      "without_top_gap": _gap(rnd[rnd.selector == "without_random"].accuracy.to_numpy(),
                                              acc["without_top"], n_test)[0]})
     return pd.DataFrame(rows)
+
+
+def _code() -> str:
+    here = Path(__file__).parent
+    return "".join(sha256_file(here / f)[:12] for f in ("randomness.py", "predictors.py"))
+
+
+def _main(cfg, fractions, n_subsets, n_random):
+    """Spread and concentration on one config's features (cached)."""
+    spec = {"features": feature_digests(cfg), "probe": probe_spec(cfg.device), "code": _code()}
+    tr, te = features_of(cfg)
+    (rows,), _ = cached_frames("how_random_spread", {**spec, "fractions": fractions, "n": n_subsets}, lambda: spread(
+        tr.X, tr.y, te.X, te.y, fractions, n_subsets, cfg.device))
+    (scores, conc), _ = cached_frames("how_random_concentration", {**spec, "fractions": fractions, "n": n_random},
+                                      lambda: _concentrate(tr, te, fractions, n_random, cfg.device), n=2)
+    return rows, scores, conc, len(te.y)
+
+
+def _concentrate(tr, te, fractions, n_random, device):
+    scores = importance(tr.X, tr.y, device)
+    return scores, concentration(tr.X, tr.y, te.X, te.y, scores, fractions, n_random, device)
+
+
+def run(model="efficientnet_lite0", dataset="fashion_mnist", n_train=5000, n_test=None, image_size=112,
+        fractions=SPREAD_FRACTIONS, n_subsets=200, n_random=20, lite=pred.LITE, zoo_models=None, layers=True,
+        n_classes=(2, 5, 10), shots=(10, 100, 1000), base_shots=100, n_draws=3, task_seeds=(1, 2, 3),
+        device="auto") -> Result:
+    """Everything chapter 13 shows; each part cached (a warm build recomputes nothing)."""
+    params = dict(locals())
+    n_subsets = min(n_subsets, SMOKE_SUBSETS) if scale() == "smoke" else n_subsets
+    fractions = tuple(float(f) for f in fractions)
+    cfg = RunConfig(model=model, dataset=dataset, n_train=n_train, n_test=n_test, image_size=image_size,
+                    device=device).scaled()
+    rows, scores, conc, n_te = _main(cfg, fractions, n_subsets, n_random)
+    ref = paper.subset_curves("cifar10")
+    summary = spread_summary(rows, ref[["fraction"]].assign(paper_sd=ref.acc_std).dropna())
+    entries = pred.encoder_entries(lite, zoo_models, layers)
+    (table,), _ = cached_frames("how_random_predictors", {"entries": pred.entry_spec(entries), "code": _code()},
+                                lambda: pred.predictor_table(entries))
+    fm, mn = (RunConfig(model=model, dataset=ds, n_train=None, n_test=None, image_size=image_size,
+                        device=device).scaled() for ds in (dataset, "mnist5k"))
+    task_spec = {"features": feature_digests(fm) + feature_digests(mn), "code": _code(), "classes": n_classes,
+                 "shots": shots, "base": base_shots, "draws": n_draws, "seeds": task_seeds}
+    (tasks,), _ = cached_frames("how_random_tasks", task_spec, lambda: pred.difficulty_study(
+        fm, mn, n_classes, shots, base_shots, n_draws, task_seeds))
+    frames = {"spread": rows, "summary": summary, "scores": scores, "concentration": conc,
+              "gaps": gap_table(conc, n_te), "predictors": table, "correlations": pred.correlation_table(table),
+              "tasks": tasks}
+    values = {"diffused": diffused_verdict(conc, n_te, _nearest(fractions, CONCENTRATION_FRACTION)),
+              "n_test": n_te, "n_subsets": n_subsets, "cfg": cfg, **pred.predictor_verdicts(table),
+              **pred.axis_verdicts(tasks)}
+    return Result(params | {"n_subsets": n_subsets}, frames, values)
+
+
+def _nearest(fractions, f):
+    return min(fractions, key=lambda x: abs(x - f))
+
+
+def quotes(r: Result) -> dict:
+    """Every number and word chapter 13 quotes."""
+    s = r.summary.sort_values("fraction")
+    head = s.iloc[(s.fraction - 0.2).abs().argmin()]
+    low = s.iloc[0]
+    q = {"n_subsets": int(r.n_subsets), "n_test": int(r.n_test), "target": TARGET_POINTS, "delta_f": head.fraction,
+         "head_sd": head.sd, "head_worst_gap": head.worst_gap, "head_needed": int(head.needed),
+         "head_half5": head.halfwidth_5, "head_share5": 100 * head.share_5_within, "low_f": low.fraction,
+         "low_worst_gap": low.worst_gap, "low_sd": low.sd, "needed_max": int(s.needed.max()),
+         "paper_sd": head.get("paper_sd", float("nan")), "diffused_word": WORDS[r.diffused.outcome],
+         "conc_f": r.diffused_fraction if "diffused_fraction" in r.values else CONCENTRATION_FRACTION,
+         "n_encoders": len(r.predictors), "practical": pred.practical_sentence(r.dr)}
+    for prefix, v in (("diffused", r.diffused), ("pdr", r.dr), ("pgap", r.gap), ("classes", r.classes),
+                      ("shots", r.shots)):
+        q.update(v.quotes(prefix))
+    t = r.tasks[r.tasks.axis == "classes"].groupby("classes")[["full_accuracy", "dr"]].mean()
+    q.update({"few_classes": int(t.index.min()), "many_classes": int(t.index.max()),
+              "acc_few": 100 * t.full_accuracy.iloc[0], "acc_many": 100 * t.full_accuracy.iloc[-1],
+              "dr_few": t.dr.iloc[0], "dr_many": t.dr.iloc[-1]})
+    return q

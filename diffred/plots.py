@@ -330,3 +330,71 @@ def layer_redundancy(tables: pd.DataFrame, ax=None):
     b.set_ylim(-0.05, 1.05)
     fig.tight_layout()
     return fig
+
+
+def subset_spread(rows: pd.DataFrame, summary: pd.DataFrame, ax=None):
+    """Chapter 13: test accuracy of every random subset per fraction (one dot each), the
+    full layer (dashed), and the paper's 5-subset std (ResNet50, CIFAR-10) as a bar beside
+    our mean where it has one."""
+    fig, (ax,) = _axes(ax, size=(7.5, 4.2))
+    r = rows[rows.selector == "random"].assign(acc=lambda d: 100 * d.accuracy)
+    order = sorted(r.fraction.unique())
+    sns.stripplot(data=r, x="fraction", y="acc", order=order, size=2.5, alpha=0.5, jitter=0.3, ax=ax,
+                  color=sns.color_palette(PALETTE)[0], label="one random subset")
+    s = summary.set_index("fraction").loc[order]
+    x = np.arange(len(order))
+    ax.errorbar(x + 0.42, s["mean"], yerr=s.get("paper_sd"), fmt="none", ecolor="black", capsize=3,
+                label="paper's 5-subset std (ResNet50, CIFAR-10)")
+    ax.scatter(x, s["worst"], marker="v", color=sns.color_palette(PALETTE)[3], zorder=3, label="worst subset")
+    ax.axhline(float(s["full"].iloc[0]), ls="--", color="grey", label="full layer")
+    ax.set(xlabel="fraction of neurons kept", ylabel="test accuracy (%)")
+    handles, labels = ax.get_legend_handles_labels()
+    keep = dict(zip(labels, handles))
+    ax.legend(keep.values(), keep.keys(), loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return fig
+
+
+def importance_bars(gaps: pd.DataFrame, ax=None):
+    """Chapter 13: accuracy of the k most and least important neurons, k random, and the
+    layer without its top k or without k random, per ranking."""
+    fig, (ax,) = _axes(ax, size=(7.5, 3.8))
+    cols = {"top": "k most important", "random": "k random", "bottom": "k least important",
+            "without_random": "all but k random", "without_top": "all but the k most important"}
+    long = gaps.melt(id_vars=["ranking", "k"], value_vars=list(cols), var_name="subset", value_name="acc")
+    long["subset"] = long.subset.map(cols)
+    long["ranking"] = long.ranking.map({"weight_norm": "probe weight norm", "f_stat": "univariate F"})
+    sns.barplot(data=long, y="subset", x="acc", hue="ranking", order=list(cols.values()), ax=ax,
+                palette=PALETTE)
+    ax.set(xlabel=f"test accuracy (%), k = {int(gaps.k.iloc[0])}", ylabel="")
+    ax.set_xlim(max(0, long.acc.min() - 10), 100)
+    ax.legend(title="importance", loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    return fig
+
+
+def predictor_scatter(table: pd.DataFrame, ax=None):
+    """Chapter 13: effective rank per neuron against DR(0.9) and against the gap at 20%,
+    one point per encoder or layer, coloured by where the book uses it."""
+    fig, axes = _axes(ax, ncols=2, size=(4.2, 3.8))
+    for a, (y, label) in zip(axes, (("dr", "DR(0.9), interpolated"), ("gap20", "gap at 20% (points)"))):
+        sns.scatterplot(data=table, x="erank_share", y=y, hue="group", style="group", ax=a, palette=PALETTE,
+                        s=45, legend=a is axes[-1])
+        a.set(xscale="log", xlabel="effective rank / width", ylabel=label)
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def difficulty_axes(tasks: pd.DataFrame, ax=None):
+    """Chapter 13: DR(0.9) of each task against its number of classes (left) and its
+    training images per class (right), same encoder; one dot per draw, line through means."""
+    fig, axes = _axes(ax, ncols=2, size=(4.2, 3.6))
+    for a, (axis, x, label) in zip(axes, (("classes", "classes", "classes in the task"),
+                                         ("shots", "shots", "training images per class"))):
+        t = tasks[tasks.axis == axis]
+        a.scatter(t[x], t.dr, color=sns.color_palette(PALETTE)[0], s=25, alpha=0.7)
+        m = t.groupby(x).dr.mean()
+        a.plot(m.index, m.values, color="black", lw=1)
+        a.set(xscale="log", xlabel=label, ylabel="DR(0.9)")
+        a.set_xticks(sorted(t[x].unique()), [str(v) for v in sorted(t[x].unique())])
+    fig.tight_layout()
+    return fig

@@ -1,6 +1,6 @@
 """One seaborn function per figure of the book.
 
-Each takes tidy DataFrames (from :mod:`diffred.experiments`), an optional ``ax``, and
+Each takes tidy DataFrames (from :mod:`diffred.curves` and the analyses), an optional ``ax``, and
 returns the Figure; none reads files or computes results. :func:`set_style` is the one
 style setting for the whole book.
 """

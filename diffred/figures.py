@@ -260,4 +260,6 @@ def glue_all(values: dict) -> None:
     ``quotes``: the chapter's one glue call."""
     from myst_nb import glue
     for key, value in values.items():
+        if hasattr(value, "item") and getattr(value, "shape", None) == ():
+            value = value.item()  # a numpy scalar: its repr ('np.float64(0.9)') cannot be formatted
         glue(key, value, display=False)

@@ -18,6 +18,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -119,3 +120,36 @@ def built_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
         pytest.fail(f"book build failed with exit code {proc.returncode} "
                     f"(full log: {log_path}):\n{_tail(proc.stdout)}")
     return html
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+#: Schemes that never leave the machine (no request to any host).
+INLINE_SCHEMES = {"data", "blob", "about", "file"}
+
+
+def is_local(url: str) -> bool:
+    """Whether a request for ``url`` stays on this machine."""
+    parts = urlsplit(url)
+    return parts.scheme in INLINE_SCHEMES or parts.hostname in LOCAL_HOSTS
+
+
+@pytest.fixture(scope="session")
+def browser_context():
+    """One headless chromium for the session; requests off this machine are aborted."""
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context()
+        # Record, but never wait on, anything off this machine: the tests then fail
+        # fast and identically with or without internet access.
+        context.route("**/*", lambda r: r.continue_() if is_local(r.request.url) else r.abort())
+        yield context
+        context.close()
+        browser.close()

@@ -14,22 +14,15 @@ import threading
 from dataclasses import dataclass, field
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
+from conftest import is_local
 
 #: Every test here needs the built book (see conftest.py), hence slow.
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
-#: Schemes that never leave the page (no request to any host).
-INLINE_SCHEMES = {"data", "blob", "about"}
 #: The MathJax bundle the book serves itself (_config.yml: mathjax_path).
 MATHJAX_SCRIPT = "_static/tex-mml-chtml.js"
 #: How long one page may take to load and typeset (ms).
@@ -97,30 +90,6 @@ def book_url(built_book: Path):
     yield f"http://127.0.0.1:{server.server_address[1]}/"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture(scope="session")
-def browser_context():
-    """One headless chromium for the session; requests off this machine are aborted."""
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        # Record, but never wait on, anything off this machine: the tests then fail
-        # fast and identically with or without internet access.
-        context.route("**/*", lambda r: r.continue_() if _is_local(r.request.url)
-                      else r.abort())
-        yield context
-        context.close()
-        browser.close()
-
-
-def _is_local(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in INLINE_SCHEMES or parts.hostname in LOCAL_HOSTS
 
 
 _COLLECT_JS = """
@@ -214,7 +183,7 @@ def test_toc_lists_the_expected_pages():
 @pytest.mark.parametrize("docname", PAGES)
 def test_nothing_is_fetched_from_the_internet(visit, docname):
     report = visit(docname)
-    remote = [url for url in report.requests if not _is_local(url)]
+    remote = [url for url in report.requests if not is_local(url)]
     assert not remote, f"{docname} requested remote resources: {remote}"
     assert any(url.endswith(".js") or ".js?" in url for url in report.requests)
 

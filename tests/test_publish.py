@@ -24,6 +24,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from conftest import is_local
 import yaml
 
 from diffred.figures import toc_pages
@@ -35,10 +36,6 @@ SUB_PATH = "some/sub/path"
 PAGES = toc_pages(REPO)
 #: Pages to open from disk (file://): the root page, one with figures and math, the sources.
 DISK_PAGES = ["chapters/index", "chapters/02_random_subsets", "chapters/sources"]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 PAGE_TIMEOUT_MS = 30_000
 #: A URL that a sub-path breaks: root-relative (``/x``), not protocol-relative (``//host``).
 ROOT_RELATIVE = re.compile(r"""(?:href|src)\s*=\s*["']/(?!/)[^"']*["']""")
@@ -111,25 +108,6 @@ def base_url(site_root):
     server.server_close()
 
 
-def _stays_here(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in {"data", "blob", "about", "file"} or parts.hostname in {"127.0.0.1", "localhost"}
-
-
-@pytest.fixture(scope="module")
-def context():
-    if not CHROMIUM.is_file():
-        pytest.skip(f"{CHROMIUM} is absent (Debian: apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        ctx = browser.new_context()
-        ctx.route("**/*", lambda r: r.continue_() if _stays_here(r.request.url) else r.abort())
-        yield ctx
-        ctx.close()
-        browser.close()
-
-
 _STATE_JS = """
 () => {
   const content = document.querySelector("article.bd-article") || document.body;
@@ -151,9 +129,9 @@ _STATE_JS = """
 """
 
 
-def _open(context, url: str) -> dict:
+def _open(browser_context, url: str) -> dict:
     """Open ``url``; what it requested, what failed, its script errors and its state."""
-    page = context.new_page()
+    page = browser_context.new_page()
     page.set_default_timeout(PAGE_TIMEOUT_MS)
     seen = {"requests": [], "failed": [], "errors": []}
     page.on("request", lambda req: seen["requests"].append(req.url))
@@ -173,7 +151,7 @@ def _open(context, url: str) -> dict:
 
 
 def _check_page(seen: dict, where: str) -> None:
-    remote = [u for u in seen["requests"] if not _stays_here(u)]
+    remote = [u for u in seen["requests"] if not is_local(u)]
     assert not remote, f"{where}: requests that leave this machine: {remote}"
     assert not seen["failed"], f"{where}: failed requests: {seen['failed']}"
     assert not seen["errors"], f"{where}: script errors: {seen['errors']}"
@@ -190,19 +168,19 @@ def _check_page(seen: dict, where: str) -> None:
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("docname", PAGES)
-def test_every_page_works_under_a_sub_path(context, base_url, docname):
-    seen = _open(context, f"{base_url}{docname}.html")
+def test_every_page_works_under_a_sub_path(browser_context, base_url, docname):
+    seen = _open(browser_context, f"{base_url}{docname}.html")
     _check_page(seen, docname)
     for href in seen["state"]["downloads"]:
-        response = context.request.get(href)
+        response = browser_context.request.get(href)
         assert response.ok, f"{docname}: download {href}: HTTP {response.status}"
         assert len(response.body()) > 0, f"{docname}: download {href} is empty"
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_the_root_redirects_under_a_sub_path(context, base_url):
-    page = context.new_page()
+def test_the_root_redirects_under_a_sub_path(browser_context, base_url):
+    page = browser_context.new_page()
     try:
         page.goto(base_url, wait_until="load")
         page.wait_for_url(f"{base_url}{PAGES[0]}.html", timeout=PAGE_TIMEOUT_MS)
@@ -213,9 +191,9 @@ def test_the_root_redirects_under_a_sub_path(context, base_url):
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("docname", DISK_PAGES)
-def test_pages_work_opened_from_disk(context, site_root, docname):
+def test_pages_work_opened_from_disk(browser_context, site_root, docname):
     path = site_root / SUB_PATH / TOP / f"{docname}.html"
-    seen = _open(context, path.as_uri())
+    seen = _open(browser_context, path.as_uri())
     _check_page(seen, f"file://{docname}")
     missing = [h for h in seen["state"]["downloads"]
                if h.startswith("file:") and not Path(urlsplit(h).path).is_file()]
@@ -224,8 +202,8 @@ def test_pages_work_opened_from_disk(context, site_root, docname):
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_sources_page_publishes_every_named_file(context, base_url):
-    seen = _open(context, f"{base_url}chapters/sources.html")
+def test_sources_page_publishes_every_named_file(browser_context, base_url):
+    seen = _open(browser_context, f"{base_url}chapters/sources.html")
     names = {Path(urlsplit(h).path).name for h in seen["state"]["downloads"]}
     expected = {"README.md", "CITATION.cff", "references.bib", "SOURCE.md", "requirements.lock"}
     expected |= {p.name for p in (REPO / "data" / "models").glob("*.md")}

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .datasets import FASHION_DIR
 from .figures import figure_counts, figure_dir
-from .store import FEATURE_PACKAGES, atomic_write_text, cache_dir, json_digest
+from .store import FEATURE_PACKAGES, atomic_write_text, cache_dir, json_digest, sha256_file
 
 STAMP = "diffred-inputs.json"
 #: Files and folders (relative to the project root) whose content a chapter's outputs depend on.
@@ -53,7 +53,7 @@ def _files_digest(base: Path, path: Path) -> str:
         if f.suffix in SUFFIXES_SKIPPED or "__pycache__" in f.parts:
             continue
         h.update(f"{f.relative_to(base)}\0".encode())
-        h.update(hashlib.sha256(f.read_bytes()).digest())
+        h.update(bytes.fromhex(sha256_file(f)))
     return h.hexdigest()
 
 

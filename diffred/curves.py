@@ -169,7 +169,8 @@ class Curve:
         cfg = self.cfg
         return {"v": RESULTS_VERSION, "code": code_digest(), "features": [json_digest(k) for k in self.keys],
                 "feature_files": list(files), "fractions": cfg.fractions, "seeds": cfg.seeds,
-                "selector": self.name, "probe": cfg.probe, "probe_params": probe_spec(cfg.device)}
+                "selector": self.name, "probe": cfg.probe, "probe_params": probe_spec(cfg.device),
+                "device": resolve_device(cfg.device).type}
 
     @property
     def path(self) -> Path | None:
@@ -185,8 +186,9 @@ class Curve:
         try:
             df = pd.read_csv(path)
             meta = json.loads(path.with_suffix(".json").read_text())
-            if {"accuracy", "fraction", "k", "seed"} <= set(df.columns) and meta["config"] == canonical(
-                    self.cfg.to_dict()) and meta.get("spec") == canonical(self.spec()):
+            # the spec names everything that shapes the result; two configs that spell the same
+            # run differently (runtime "auto" or "openvino", say) share one entry
+            if {"accuracy", "fraction", "k", "seed"} <= set(df.columns) and meta.get("spec") == canonical(self.spec()):
                 df.attrs["fit_seconds"] = meta.get("fit_seconds")
                 return df
         except Exception:

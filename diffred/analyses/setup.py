@@ -16,10 +16,14 @@ from ..config import RunConfig
 from ..curves import scale_note, subset_curve
 from ..datasets import load_dataset
 from ..models import load_encoder
+from ..versions import table as versions_lock_table
 from . import Result
 
 
 SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
+#: The random-weight control counts as "a fair feature extractor" when its full-layer
+#: accuracy is at least this many times chance (1 / number of classes).
+FAIR_TIMES_CHANCE = 3.0
 
 
 def imagenet_predictions(model: str = "efficientnet_lite0", photos=SKIMAGE_PHOTOS, top: int = 1) -> pd.DataFrame:
@@ -99,6 +103,27 @@ def run(models, datasets, compare_dataset: str = "fashion_mnist", compare_n_trai
                            "versus": pretrained_vs_random(cfg)})
 
 
+def versions_table() -> pd.DataFrame:
+    """The package versions this build ran with beside the ones ``requirements.lock`` pins
+    (:func:`diffred.versions.table`), with readable headers and yes/no/— for the check."""
+    t = versions_lock_table()
+    same = t.as_locked.map(lambda v: "—" if v is None else ("yes" if v else "no"))
+    return pd.DataFrame({"Package": t.package, "Locked version": t.locked.fillna("—"),
+                         "Installed version": t.installed.fillna("—"), "As locked": same})
+
+
+def random_sentence(acc_rand: float, n_classes: int) -> str:
+    """Whether the random-weight copy is a usable feature extractor here, from its accuracy
+    against chance (:data:`FAIR_TIMES_CHANCE`)."""
+    times = acc_rand * n_classes
+    if times >= FAIR_TIMES_CHANCE:
+        return (f"A random convolutional network is still a fair feature extractor for these images "
+                f"({times:.1f} times the chance accuracy of {100 / n_classes:.0f}%), which is why the control "
+                "appears again in later chapters")
+    return (f"The random network's features are close to useless here ({times:.1f} times the chance accuracy "
+            f"of {100 / n_classes:.0f}%); later chapters still show it as the control")
+
+
 def predictions_table(result: Result) -> pd.DataFrame:
     """The predictions as the chapter shows them (probabilities to three decimals)."""
     return result.predictions.round(3)
@@ -116,4 +141,11 @@ def quotes(result: Result) -> dict:
             "acc_pre": 100 * acc_pre, "acc_rand": 100 * acc_rand,
             "cmp_n": int(result.versus.n_train.iloc[0]),
             "versus_sentence": "the pre-trained features carry knowledge a random network's do not" if better
-            else "the random network is as good here, which would cast doubt on the weights"}
+            else "the random network is as good here, which would cast doubt on the weights",
+            "random_sentence": random_sentence(acc_rand, _n_classes(result)),
+            "fair_times": FAIR_TIMES_CHANCE}
+
+
+def _n_classes(result: Result) -> int:
+    rows = result.datasets[result.datasets.dataset == result.params["compare_dataset"]]
+    return int(rows.classes.iloc[0]) if len(rows) else 10

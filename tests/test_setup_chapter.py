@@ -1,0 +1,20 @@
+"""The Setup chapter's computed sentences and its versions table (known answers)."""
+
+from diffred.analyses import setup
+
+
+def test_random_sentence_follows_the_accuracy_against_chance():
+    fair = setup.random_sentence(0.6, 10)
+    poor = setup.random_sentence(0.2, 10)
+    assert "fair feature extractor" in fair and "6.0 times" in fair
+    assert "close to useless" in poor and "2.0 times" in poor
+    # the threshold itself counts as fair
+    assert "fair" in setup.random_sentence(setup.FAIR_TIMES_CHANCE / 10, 10)
+
+
+def test_versions_table_has_readable_headers_and_no_missing_cells():
+    t = setup.versions_table()
+    assert list(t.columns) == ["Package", "Locked version", "Installed version", "As locked"]
+    assert t.Package.iloc[0] == "python" and "torch" in set(t.Package)
+    assert not t.isna().any().any()
+    assert set(t["As locked"]) <= {"yes", "no", "—"}

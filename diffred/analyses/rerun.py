@@ -79,9 +79,20 @@ def run(model: str, arch: str, source_dataset: str, per_class: int, test_per_cla
     return Result(params, frames, values)
 
 
+def without_machine_paths(text: str, root: Path | None = None) -> str:
+    """``text`` with this machine's cache folder written as ``$DIFFRED_CACHE`` (a page must
+    not show where the build machine keeps its files)."""
+    root = Path(root or cache_dir())
+    for spelling in sorted({str(root), str(root.resolve())}, key=len, reverse=True):
+        text = text.replace(spelling, "$DIFFRED_CACHE")
+    return text
+
+
 def transcript(result: Result) -> str:
-    """The command as a user types it, and what it printed."""
-    return "\n".join(["$ " + shlex.join(["diffred", *result.command[3:]]), result.stdout])
+    """The command as a user types it, and what it printed, with the cache folder written as
+    ``$DIFFRED_CACHE``."""
+    shown = "\n".join(["$ " + shlex.join(["diffred", *result.command[3:]]), result.stdout])
+    return without_machine_paths(shown)
 
 
 def listing(result: Result) -> str:

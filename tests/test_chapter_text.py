@@ -1,4 +1,4 @@
-"""The Setup chapter's computed sentences and its versions table (known answers)."""
+"""Computed sentences and shown text of the Setup and Re-run chapters (known answers)."""
 
 from diffred.analyses import setup
 
@@ -18,3 +18,11 @@ def test_versions_table_has_readable_headers_and_no_missing_cells():
     assert t.Package.iloc[0] == "python" and "torch" in set(t.Package)
     assert not t.isna().any().any()
     assert set(t["As locked"]) <= {"yes", "no", "—"}
+
+
+def test_rerun_transcript_hides_the_cache_folder(tmp_path):
+    from diffred.analyses import rerun
+    text = f"$ diffred run 02 -p model={tmp_path}/rerun-demo/x.pth\nwrote {tmp_path.resolve()}/results/02/"
+    shown = rerun.without_machine_paths(text, tmp_path)
+    assert str(tmp_path) not in shown
+    assert "$DIFFRED_CACHE/rerun-demo/x.pth" in shown and "$DIFFRED_CACHE/results/02/" in shown

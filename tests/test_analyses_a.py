@@ -209,7 +209,7 @@ def _headline_result(datasets=("zeta", "mnist5k"), dups=()) -> Result:
                        _curve("mnist5k", [(0.95, 0.95), (0.99, 0.99), (1.0, 1.0)])], ignore_index=True)
     paper_curve = _curve("cifar10", [(0.5, 0.5), (0.8, 0.8), (0.9, 0.9)])
     frames = {"curve": curve, "summary": summarise(curve), "dr": dr_table(curve),
-              "paper_dr": pd.DataFrame({"dr_0_9": [0.5, 0.95, 0.7]})}
+              "paper_dr": pd.DataFrame({"dr_0_9": [0.5, 0.95, 0.7], "provenance": ["P", "D", "P"]})}
     values = {"headline": claim_within(curve[curve.dataset == datasets[0]]),
               "paper_headline": claim_within(paper_curve), "duplicate_fractions": list(dups)}
     return Result({"datasets": list(datasets)}, frames, values)
@@ -224,7 +224,8 @@ def test_headline_quotes_numbers_and_verdicts():
     assert q["p_full"] == pytest.approx(90.0) and q["p_at"] == pytest.approx(80.0) and q["p_gap"] == pytest.approx(10.0)
     assert q["p_verdict"] == "does not hold"
     assert q["dup_fracs"] == "none"
-    assert (q["p_dr_min"], q["p_dr_max"]) == (0.5, 0.95)
+    assert (q["p_dr_min"], q["p_dr_max"]) == (0.5, 0.7)  # printed rows only
+    assert (q["d_dr_min"], q["d_dr_max"]) == (0.95, 0.95)
 
 
 def test_headline_dr_sentences_follow_the_datasets_parameter():

@@ -26,3 +26,12 @@ def test_rerun_transcript_hides_the_cache_folder(tmp_path):
     shown = rerun.without_machine_paths(text, tmp_path)
     assert str(tmp_path) not in shown
     assert "$DIFFRED_CACHE/rerun-demo/x.pth" in shown and "$DIFFRED_CACHE/results/02/" in shown
+
+
+def test_paper_dr_span_keeps_printed_and_derived_rows_apart():
+    import pandas as pd
+    from diffred.analyses.headline import paper_dr_span
+    table = pd.DataFrame({"dr_0_9": [0.5, 0.9, 0.1, 0.95], "provenance": ["P", "P", "D", "D"]})
+    span = paper_dr_span(table)
+    assert (span["p_dr_min"], span["p_dr_max"], span["p_dr_n"]) == (0.5, 0.9, 2)
+    assert (span["d_dr_min"], span["d_dr_max"], span["d_dr_n"]) == (0.1, 0.95, 2)

@@ -78,4 +78,16 @@ def quotes(result: Result) -> dict:
             "dup_fracs": ", ".join(f"{f:g}" for f in result.duplicate_fractions) or "none",
             "dr_by_dataset": listing([f"{r.dr_closest:.2f} on {dataset_name(r.dataset)}" for r in dr.itertuples()]),
             "drt_by_dataset": ", ".join(f"{r.dr_threshold:.2f}" for r in dr.itertuples()),
-            "p_dr_min": float(result.paper_dr.dr_0_9.min()), "p_dr_max": float(result.paper_dr.dr_0_9.max())}
+            **paper_dr_span(result.paper_dr)}
+
+
+def paper_dr_span(table: pd.DataFrame) -> dict:
+    """The range of the paper's DR(0.9) over the rows it prints (provenance P: ``p_dr_min``,
+    ``p_dr_max``, ``p_dr_n``) and over the rows derived from the authors' notebook outputs
+    (D: ``d_dr_*``), kept apart: the two ends of the whole table are both derived rows."""
+    out = {}
+    for prefix, code in (("p", "P"), ("d", "D")):
+        rows = table[table.provenance == code].dr_0_9
+        out |= {f"{prefix}_dr_min": float(rows.min()) if len(rows) else float("nan"),
+                f"{prefix}_dr_max": float(rows.max()) if len(rows) else float("nan"), f"{prefix}_dr_n": len(rows)}
+    return out

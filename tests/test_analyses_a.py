@@ -157,11 +157,21 @@ def test_similarity_cka_table():
 
 # --- selectors.quotes --------------------------------------------------------------------
 
-def _selector_result(random=(0.40, 0.75, 0.795, 0.85, 0.90), d=100) -> Result:
+def _selector_curve(accs: dict, ks, noise: float = 0.001, seeds=(1, 2, 3, 4, 5), d=100) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    rows = [{"selector": sel, "k": k, "fraction": k / d, "seed": s, "d": d,
+             "accuracy": a + (noise * rng.standard_normal() if sel == "random" else 0.0)}
+            for sel, vals in accs.items() for k, a in zip(ks, vals) for s in seeds]
+    return pd.DataFrame(rows)
+
+
+def _selector_result(random=(0.40, 0.75, 0.795, 0.85, 0.90), d=100, bottom=(0.1, 0.2, 0.3, 0.5, 0.9),
+                     n_test=10000, noise=0.001) -> Result:
     ks = (5, 10, 20, 50, 100)
     accs = {"pca_top": (0.6, 0.8, 0.8, 0.85, 0.9), "random": random,
-            "pca_bottom": (0.1, 0.2, 0.3, 0.5, 0.9), "projection_gaussian": (0.3, 0.7, 0.79, 0.84, 0.9)}
-    return Result({}, {"summary": _summary(accs, ks), "curve": pd.DataFrame({"d": [d]})})
+            "pca_bottom": bottom, "projection_gaussian": (0.3, 0.7, 0.79, 0.84, 0.9)}
+    return Result({}, {"summary": _summary(accs, ks), "curve": _selector_curve(accs, ks, noise, d=d)},
+                  {"n_test": n_test})
 
 
 def test_selector_quotes_numbers_and_verdict():
@@ -172,22 +182,47 @@ def test_selector_quotes_numbers_and_verdict():
     assert q["bottom_mid"] == pytest.approx(30.0) and q["rand_mid"] == pytest.approx(79.5)
     assert (q["cross_k"], q["cross_frac"]) == ("k = 20", " (20% of the layer)")
     assert q["small_sentence"] == "at small k the top components are better by 5.0 points, as the paper also finds"
-    assert q["verdict"] == "holds"
+    # top - random = 0.5 points with 10,000 test images: within 2 points; random - bottom = 49.5 points
+    assert q["verdict"] == "holds" and q["claim4_verdict"] == "holds"
+    assert q["claim4_badge"].claim == 4 and q["claim4_badge"].outcome == "holds"
+    assert q["claim4_ours"].startswith("top PCs minus random +0.") and "random minus bottom PCs +49." in q["claim4_ours"] and q["claim4_paper"].startswith("no number")
+    assert q["claim4_rule"].startswith("Rule:")
+
+
+@pytest.mark.parametrize("random, bottom, n_test, outcome", [
+    ((0.4, 0.75, 0.795, 0.85, 0.9), (0.1, 0.2, 0.3, 0.5, 0.9), 10000, "holds"),
+    ((0.4, 0.75, 0.70, 0.85, 0.9), (0.1, 0.2, 0.3, 0.5, 0.9), 10000, "holds partly"),  # top ahead by 10 points
+    ((0.4, 0.75, 0.70, 0.85, 0.9), (0.1, 0.2, 0.75, 0.5, 0.9), 10000, "does not hold"),  # and bottom beats random
+    ((0.4, 0.75, 0.795, 0.85, 0.9), (0.1, 0.2, 0.78, 0.5, 0.9), 200, "inconclusive"),  # 200 images decide neither
+])
+def test_claim4_rule_reaches_every_outcome(random, bottom, n_test, outcome):
+    q = selectors.quotes(_selector_result(random=random, bottom=bottom, n_test=n_test))
+    assert q["claim4_verdict"] == outcome
 
 
 def test_selector_quotes_late_or_no_crossover_and_small_gap():
     late = selectors.quotes(_selector_result(random=(0.4, 0.79, 0.7, 0.85, 0.9)))
-    assert late["cross_k"] == "k = 50" and late["verdict"] == "does not hold"
+    assert late["cross_k"] == "k = 50"
     assert late["small_sentence"] == "even at small k the top components are only 1.0 points better"
     never = selectors.quotes(_selector_result(random=(0.4, 0.75, 0.7, 0.8, 0.5)))
-    assert (never["cross_k"], never["cross_frac"], never["verdict"]) == ("never, in the tested range", "", "does not hold")
+    assert (never["cross_k"], never["cross_frac"]) == ("never, in the tested range", "")
+
+
+def test_selector_gap_interval_and_missing_selector():
+    r = _selector_result()
+    gap, (lo, hi) = selectors.selector_gap(r.curve, 20, "pca_top", "random", 10000)
+    assert gap == pytest.approx(0.5, abs=0.2) and lo < gap < hi and hi - lo < 3.0
+    gap, iv = selectors.selector_gap(r.curve, 20, "pca_top", "nonexistent", 10000)
+    assert np.isnan(gap) and np.isnan(iv[0])
 
 
 def test_selector_quotes_without_a_selector_gives_nan():
     r = _selector_result()
     r.frames["summary"] = r.summary[r.summary.selector != "pca_bottom"]
+    r.frames["curve"] = r.curve[r.curve.selector != "pca_bottom"]
     q = selectors.quotes(r)
-    assert np.isnan(q["bottom_small"]) and np.isnan(q["bottom_mid"]) and q["verdict"] == "holds"
+    assert np.isnan(q["bottom_small"]) and np.isnan(q["bottom_mid"])
+    assert q["claim4_verdict"] == "holds partly"  # the bottom part cannot be decided without its curve
 
 
 def test_selector_accuracy_table():
@@ -211,7 +246,8 @@ def _headline_result(datasets=("zeta", "mnist5k"), dups=()) -> Result:
     frames = {"curve": curve, "summary": summarise(curve), "dr": dr_table(curve),
               "paper_dr": pd.DataFrame({"dr_0_9": [0.5, 0.95, 0.7], "provenance": ["P", "D", "P"]})}
     values = {"headline": claim_within(curve[curve.dataset == datasets[0]]),
-              "paper_headline": claim_within(paper_curve), "duplicate_fractions": list(dups)}
+              "paper_headline": claim_within(paper_curve), "duplicate_fractions": list(dups),
+              "n_test": {ds: 10000 for ds in datasets}}
     return Result({"datasets": list(datasets)}, frames, values)
 
 
@@ -260,8 +296,9 @@ def _setup_result(acc_pre=0.8, acc_rand=0.6) -> Result:
     frames = {"predictions": pd.DataFrame({"photo": ["a", "b"], "prediction": ["tabby, tabby cat", "cup"],
                                            "probability": [0.61234, 0.9]}),
               "versus": pd.DataFrame({"model": ["pre", "rand"], "dataset": ["ds", "ds"], "n_train": [300, 300],
-                                      "accuracy": [acc_pre, acc_rand]})}
-    return Result({}, frames)
+                                      "accuracy": [acc_pre, acc_rand]}),
+              "datasets": pd.DataFrame({"dataset": ["ds"], "classes": [10]})}
+    return Result({"compare_dataset": "ds"}, frames)
 
 
 def test_setup_quotes():
@@ -272,4 +309,44 @@ def test_setup_quotes():
     assert q["versus_sentence"] == "the pre-trained features carry knowledge a random network's do not"
     worse = setup.quotes(_setup_result(acc_pre=0.6, acc_rand=0.6))
     assert worse["versus_sentence"] == "the random network is as good here, which would cast doubt on the weights"
+    assert "6.0 times the chance accuracy of 10%" in q["random_sentence"]
     assert setup.predictions_table(_setup_result()).probability.iloc[0] == 0.612
+
+
+def _claim_result(accs_at_20, full=0.9, n_test=10000, seeds=5) -> Result:
+    """One dataset, fractions 0.1, 0.2, 1: accuracy at 0.2 per seed given, 0.1 slightly below."""
+    rows = [{"model": "m", "dataset": "zeta", "selector": "random", "fraction": f, "k": int(100 * f), "seed": s,
+             "accuracy": a, "duplicate_k": False, "d": 100}
+            for s in range(1, seeds + 1)
+            for f, a in ((0.1, accs_at_20[s - 1] - 0.02), (0.2, accs_at_20[s - 1]), (1.0, full))]
+    curve = pd.DataFrame(rows)
+    paper_dr = pd.DataFrame({"dr_0_9": [0.5, 0.9, 0.1], "provenance": ["P", "P", "D"]})
+    paper_curve = _curve("cifar10", [(0.5, 0.5), (0.8, 0.8), (0.9, 0.9)])
+    return Result({"datasets": ["zeta"]}, {"curve": curve, "paper_dr": paper_dr},
+                  {"paper_headline": claim_within(paper_curve), "n_test": {"zeta": n_test}})
+
+
+@pytest.mark.parametrize("at20, n_test, outcome", [
+    ((0.88, 0.879, 0.881, 0.88, 0.88), 10000, "holds"),          # gap 2 points, narrow
+    ((0.80, 0.801, 0.799, 0.80, 0.80), 10000, "does not hold"),  # gap 10 points
+    ((0.85, 0.851, 0.849, 0.85, 0.85), 300, "inconclusive"),     # gap 5 points on 300 images
+])
+def test_claim1_rule_reaches_every_outcome(at20, n_test, outcome):
+    v = headline.claim_verdicts(_claim_result(at20, n_test=n_test))[1]
+    assert v.outcome == outcome and v.rule.startswith("Rule:")
+    assert v.interval[0] <= v.statistic <= v.interval[1]
+
+
+def test_claim3_rule_and_ledger_keys():
+    # ratios at 0.1 and 0.2 of 0.96-0.98: DR about 0.9, whole interval above the 0.5 the paper prints at least
+    q = headline.claim_quotes(_claim_result((0.88, 0.879, 0.881, 0.88, 0.88)))
+    assert q["claim3_verdict"] == "holds" and q["claim3_badge"].claim == 3
+    assert q["claim3_paper"] == "0.50 to 0.90 over the 2 rows Table 1 prints"
+    assert q["claim1_paper"].startswith("gap 10.0 points") and q["claim1_ours"].startswith("gap 2.0 points")
+    # a curve that needs all neurons for 90%: DR 0, below 0.5 -> does not hold
+    low = headline.claim_verdicts(_claim_result((0.5, 0.5, 0.5, 0.5, 0.5)))[3]
+    assert low.outcome == "does not hold"
+    # across datasets: one holds, one does not -> partly
+    from diffred import verdicts
+    parts = {"a": verdicts.Verdict("holds", 0.9, ""), "b": verdicts.Verdict("does not hold", 0.1, "")}
+    assert verdicts.across(parts).outcome == "holds partly"

@@ -261,3 +261,43 @@ def test_pretraining_without_cka_or_most_variants_still_quotes():
     q = pretraining.quotes(r)
     assert math.isnan(q["cka_adv"]) and q["cka_word"] == "not higher, unlike the paper's robust models"
     assert pretraining.cka_table(r).empty
+
+
+def test_variant_checks_pass_and_fail():
+    r = _zoo_result()
+    vc = pretraining.variant_checks(r).set_index("variant")
+    assert bool(vc.loc["cnn_adv", "passed"])  # robust 0.41 vs 0.11: +30 points > +10
+    assert "cnn_mrl" not in vc.index  # not in this zoo: not checked
+    q = pretraining.quotes(r)
+    assert q["checks_sentence"] == "every checked variant did what its training was meant to do"
+    # a weak adversarial model: +5 points of robust accuracy only -> failed, its claim inconclusive
+    cards = r.cards.copy()
+    cards.loc[cards.variant == "cnn_adv", "robust_accuracy"] = 0.16
+    r.frames["cards"] = cards
+    assert not bool(pretraining.variant_checks(r).set_index("variant").loc["cnn_adv", "passed"])
+    q = pretraining.quotes(r)
+    assert q["v_adv"].startswith("inconclusive") and "cnn_adv did not do" in q["checks_sentence"]
+    assert pretraining.checks_display(r).loc["cnn_adv", "passed"] == "no"
+
+
+def test_matryoshka_whose_first_neurons_lose_is_shown_as_failed():
+    r = _zoo_result()
+    sk = r.small_k[r.small_k.variant == "cnn_ce"].copy()
+    first = sk.selector == "first"
+    sk.loc[first, "acc_mean"] = sk.loc[first, "acc_mean"] - 0.10  # first-k 5 points BELOW random
+    r.frames["small_k"] = pd.concat([r.small_k, sk.assign(variant="cnn_mrl")], ignore_index=True)
+    vc = pretraining.variant_checks(r).set_index("variant")
+    assert not bool(vc.loc["cnn_mrl", "passed"]) and "-5.0 points" in vc.loc["cnn_mrl", "measured"]
+    assert pretraining.verdicts(r)["Matryoshka: less DR"].startswith("inconclusive (the variant failed")
+
+
+def test_width_trend_confounded_by_full_layer_accuracy():
+    r = _zoo_result()
+    assert pretraining.quotes(r)["v_width"] == "holds"  # full accuracy constant: not confounded
+    wt = r.width_table
+    r.frames["width_table"] = wt.assign(full_accuracy=wt.width / 2000)  # the wider, the better
+    conf = pretraining.width_confound(r.width_table)
+    assert bool(conf.confounded.iloc[0]) and conf.rho_full.iloc[0] == pytest.approx(1.0)
+    q = pretraining.quotes(r)
+    assert q["v_width"].startswith("inconclusive (confounded") and q["rho_full_width"] == "x +1.00"
+    assert q["dr_levels"] >= 1 and q["dr_rows"] == len(r.per_variant)

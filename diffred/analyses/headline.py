@@ -8,14 +8,32 @@ every number and word the chapter's prose shows.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pandas as pd
 
-from .. import paper
+from .. import metrics, paper, stats, verdicts
+from ..config import RunConfig
 from ..curves import claim_within, dr_table, duplicate_fractions, run_curves, scale_note, summarise
+from ..datasets import load_dataset
 from . import Result
 
 PAPER_HEADLINE_DATASET = "cifar10"  # the paper's headline task (its Fig. 1)
 DATASET_NAMES = {"fashion_mnist": "Fashion-MNIST", "mnist5k": "MNIST-5k", "digits": "digits"}
+HEADLINE_FRACTION = 0.2
+HEADLINE_POINTS = 5.0
+DELTA = 0.9
+#: Claim 1 (the paper's headline): 20% of random neurons within 5 points of the full layer.
+CLAIM1 = verdicts.within_rule("random subsets suffice", "the full layer's accuracy minus that of 20% random "
+                              "neurons", HEADLINE_POINTS, "at most", unit="points")
+
+
+def claim3_rule(table: pd.DataFrame) -> verdicts.Rule:
+    """Claim 3: DR(0.9) is as high as the paper reports, i.e. at least the smallest DR the
+    paper's Table 1 prints (provenance P; 0.5 in data/paper/), per dataset."""
+    floor = float(table[table.provenance == "P"].dr_0_9.min())
+    return verdicts.within_rule("substantial diffused redundancy", "DR(0.9) read off the curve (interpolated)",
+                                floor, "at least")
 
 
 def run(model: str = "efficientnet_lite0", datasets=("fashion_mnist",), arch: str | None = None,
@@ -34,8 +52,46 @@ def run(model: str = "efficientnet_lite0", datasets=("fashion_mnist",), arch: st
               "paper_curves": paper_curves, "paper_dr": paper.load("diffused_redundancy_table")}
     values = {"headline": claim_within(curve[curve.dataset == params["datasets"][0]]),
               "paper_headline": claim_within(paper_curves[paper_curves.dataset == PAPER_HEADLINE_DATASET]),
-              "duplicate_fractions": duplicate_fractions(curve)}
+              "duplicate_fractions": duplicate_fractions(curve),
+              "n_test": {ds: test_size(ds, n_test) for ds in params["datasets"]}}
     return Result(params, frames, values)
+
+
+def test_size(dataset: str, n_test: int | None) -> int:
+    """How many test images a curve of ``dataset`` was scored on (the scale's cap applied)."""
+    capped = RunConfig(dataset=dataset, n_test=n_test).scaled().n_test
+    return int(min(capped, len(load_dataset(dataset, "test").labels)) if capped else len(load_dataset(dataset, "test").labels))
+
+
+def claim_verdicts(result: Result) -> dict:
+    """Claim 1 on the first dataset (bootstrap gap over subset seeds with a test-image term)
+    and claim 3 on every dataset (DR interval), as :class:`verdicts.Verdict`."""
+    first = result.params["datasets"][0]
+    rows = result.curve[(result.curve.dataset == first) & ~result.curve.duplicate_k.astype(bool)]
+    g = stats.bootstrap_gap(rows, HEADLINE_FRACTION, n_test=result.n_test[first])
+    v1 = CLAIM1.judge(g["gap"], (g["low"], g["high"]), n=g["n_seeds"])
+    rule3, parts = claim3_rule(result.paper_dr), {}
+    for ds in result.params["datasets"]:
+        r = result.curve[(result.curve.dataset == ds) & ~result.curve.duplicate_k.astype(bool)]
+        b = metrics.dr_bootstrap(r[["fraction", "seed", "accuracy"]], DELTA, n_test=result.n_test[ds])
+        parts[dataset_name(ds)] = rule3.judge(b["dr"], (b["low"], b["high"]), n=b["n_seeds"])
+    v3 = verdicts.across(parts, what="datasets")
+    return {1: v1, 3: dataclasses.replace(v3, rule=f"{rule3.statement} {verdicts.ACROSS_STATEMENT.format(what='datasets')}")}
+
+
+def claim_quotes(result: Result) -> dict:
+    """The ledger keys of claims 1 and 3: badges, verdict fields, our numbers, the paper's."""
+    v = claim_verdicts(result)
+    p, dr_p = result.paper_headline, result.paper_dr[result.paper_dr.provenance == "P"].dr_0_9
+    lo, hi = v[1].interval
+    out = {"claim1_ours": f"gap {v[1].statistic:.1f} points (95% interval {lo:.1f} to {hi:.1f})",
+           "claim1_paper": f"gap {p['gap_points']:.1f} points (ResNet50, CIFAR-10; authors' notebook)",
+           "claim3_ours": "; ".join(f"{k} {x.statistic:.2f} ({x.interval[0]:.2f} to {x.interval[1]:.2f})"
+                                    for k, x in v[3].parts.items()),
+           "claim3_paper": f"{dr_p.min():.2f} to {dr_p.max():.2f} over the {len(dr_p)} rows Table 1 prints"}
+    for n, verdict_n in v.items():
+        out |= {f"claim{n}_badge": verdict_n.badge(n), **verdict_n.quotes(f"claim{n}")}
+    return out
 
 
 def accuracy_table(result: Result) -> pd.DataFrame:
@@ -78,7 +134,7 @@ def quotes(result: Result) -> dict:
             "dup_fracs": ", ".join(f"{f:g}" for f in result.duplicate_fractions) or "none",
             "dr_by_dataset": listing([f"{r.dr_closest:.2f} on {dataset_name(r.dataset)}" for r in dr.itertuples()]),
             "drt_by_dataset": ", ".join(f"{r.dr_threshold:.2f}" for r in dr.itertuples()),
-            **paper_dr_span(result.paper_dr)}
+            **paper_dr_span(result.paper_dr), **claim_quotes(result)}
 
 
 def paper_dr_span(table: pd.DataFrame) -> dict:

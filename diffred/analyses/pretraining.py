@@ -30,6 +30,8 @@ FIRST_K_FRACTIONS = [0.005, 0.01, 0.05, 0.1]
 ROBUST_GAIN = 0.1  # adversarial training "worked": robust accuracy above the reference's by this
 AT_FRACTION = 0.2  # the fraction at which the CNN and the ViT are compared
 CKA_FRACTION = 0.1
+MRL_MIN_GAIN = 0.0  # Matryoshka "worked": its first-k neurons beat k random ones by more than this (points)
+CONFOUND_RHO = 0.5  # width is confounded when full-layer accuracy rises with width at least this strongly
 
 
 def zoo_cards(names) -> pd.DataFrame:
@@ -158,12 +160,60 @@ def per_variant(table: pd.DataFrame) -> pd.DataFrame:
                  train_seeds=("train_seed", "nunique")).reset_index())
 
 
+def variant_checks(result: Result) -> pd.DataFrame:
+    """Did each trained variant do what its training was meant to do, on its upstream task,
+    before a claim compares it? Adversarial: robust accuracy above the reference's by
+    :data:`ROBUST_GAIN`; Matryoshka: first-k neurons above k random ones (mean over tasks and
+    small fractions) by more than :data:`MRL_MIN_GAIN` points. A variant missing from the
+    run is left out."""
+    cards, rows = result.cards, []
+    adv, ref = cards[cards.variant == "cnn_adv"], cards[cards.variant == "cnn_ce"]
+    if len(adv) and len(ref):
+        gain = float(adv.robust_accuracy.mean() - ref.robust_accuracy.mean())
+        rows.append({"variant": "cnn_adv", "trained to": "resist ℓ2 attacks",
+                     "measured": f"robust accuracy {100 * gain:+.1f} points against the reference",
+                     "needed": f"more than {100 * ROBUST_GAIN:+.0f}", "passed": gain > ROBUST_GAIN})
+    mrl = _first_gain(result.small_k, "cnn_mrl")
+    if not np.isnan(mrl):
+        rows.append({"variant": "cnn_mrl", "trained to": "put information in its first neurons",
+                     "measured": f"first-k minus random-k {mrl:+.1f} points",
+                     "needed": f"more than {MRL_MIN_GAIN:+.1f}", "passed": mrl > MRL_MIN_GAIN})
+    return pd.DataFrame(rows, columns=["variant", "trained to", "measured", "needed", "passed"])
+
+
+def width_confound(width_table: pd.DataFrame) -> pd.DataFrame:
+    """Per task, the Spearman correlation of the full layer's accuracy with the width: when it
+    is at least :data:`CONFOUND_RHO`, a wider layer is also a better one, and a DR trend with
+    width cannot be told apart from an accuracy trend."""
+    rows = []
+    for ds, g in width_table.groupby("dataset"):
+        m = g.groupby("width").full_accuracy.mean()
+        rho = float(spearmanr(m.index, m.to_numpy()).statistic) if len(m) > 2 and m.nunique() > 1 else float("nan")
+        rows.append({"dataset": ds, "rho_full": rho, "confounded": bool(rho >= CONFOUND_RHO)})
+    return pd.DataFrame(rows, columns=["dataset", "rho_full", "confounded"])
+
+
 def verdicts(result: Result) -> dict:
-    """A verdict word per claim (:data:`CLAIMS` and :data:`WIDTH_CLAIM`)."""
-    checks = result.checks
-    out = {claim: verdict(checks[checks.claim == claim].call if len(checks) else []) for _, claim, *_ in CLAIMS}
-    out[WIDTH_CLAIM] = verdict(result.widths.call if len(result.widths) else [])
+    """A verdict word per claim (:data:`CLAIMS` and :data:`WIDTH_CLAIM`). A claim whose
+    variant failed its own training check (:func:`variant_checks`) is inconclusive, and so is
+    the width claim when full-layer accuracy rises with width on most tasks (:func:`width_confound`)."""
+    checks, vc = result.checks, variant_checks(result)
+    failed = set(vc[~vc.passed.astype(bool)].variant)
+    out = {}
+    for _, claim, variant, *_ in CLAIMS:
+        out[claim] = ("inconclusive (the variant failed its own training check)" if variant in failed else
+                      verdict(checks[checks.claim == claim].call if len(checks) else []))
+    conf = width_confound(result.width_table) if len(result.width_table) else pd.DataFrame(columns=["confounded"])
+    out[WIDTH_CLAIM] = ("inconclusive (confounded: the full layer's accuracy rises with width too)"
+                        if len(conf) and conf.confounded.mean() > 0.5 else
+                        verdict(result.widths.call if len(result.widths) else []))
     return out
+
+
+def checks_display(result: Result) -> pd.DataFrame:
+    """:func:`variant_checks` as the chapter shows it (yes/no)."""
+    vc = variant_checks(result)
+    return vc.assign(passed=vc.passed.map({True: "yes", False: "no"})).set_index("variant")
 
 
 def cards_table(result: Result) -> pd.DataFrame:
@@ -273,6 +323,7 @@ def quotes(result: Result) -> dict:
         out[f"d_{key}"] = _differences(checks[checks.claim == claim] if len(checks) else checks)
     out["v_width"] = words[WIDTH_CLAIM]
     out["rho_width"] = ", ".join(f"{r.dataset} {r.spearman:+.2f}" for r in result.widths.itertuples())
+    out.update(_check_quotes(result))
     out["mrl_first_gain"] = _first_gain(result.small_k, "cnn_mrl")
     out["ce_first_gain"] = _first_gain(result.small_k, "cnn_ce")
     out.update(_regulariser_quotes(result))
@@ -280,3 +331,17 @@ def quotes(result: Result) -> dict:
     out["cnn_at20"], out["vit_at20"] = _at_fraction(result, "cnn_ce"), _at_fraction(result, "vit")
     out.update(_cka_quotes(result))
     return out
+
+
+def _check_quotes(result: Result) -> dict:
+    """The variant checks, the width confound and how coarse DR(0.9) is, as sentences."""
+    vc = variant_checks(result)
+    failed = list(vc[~vc.passed.astype(bool)].variant)
+    conf = width_confound(result.width_table) if len(result.width_table) else pd.DataFrame(columns=["rho_full"])
+    dr = result.per_variant.dr_0_9.round(3)
+    return {"checks_sentence": ("every checked variant did what its training was meant to do" if not failed else
+                                f"{' and '.join(failed)} did not do what its training was meant to do, so the "
+                                "claims that rest on it are reported as inconclusive, not compared"),
+            "rho_full_width": ", ".join(f"{r.dataset} {r.rho_full:+.2f}" for r in conf.itertuples()) or "not measured",
+            "dr_levels": int(dr.nunique()), "dr_rows": int(len(dr)),
+            "dr_levels_list": ", ".join(f"{v:.2f}" for v in sorted(dr.unique()))}

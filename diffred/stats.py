@@ -212,7 +212,8 @@ def within_seed_permutation(D, n_permutations: int = N_PERMUTATIONS, random_stat
     cells are permuted *within each seed* (each row shuffled on its own), never across
     seeds. With one seed the statistic cannot move (p = 1): one subset cannot separate a
     class effect from its own noise. p-value with +1 smoothing. Returns ``statistic``,
-    ``p_value``, ``n_permutations``, ``n_seeds``, ``n_classes``."""
+    ``p_value`` (more uneven than the null), ``p_less`` (more even than the null),
+    ``null_mean``, ``n_permutations``, ``n_seeds``, ``n_classes``."""
     D = np.asarray(D, float)
     if D.ndim != 2 or D.shape[1] < 2 or not np.isfinite(D).all():
         raise ValueError(f"D must be a finite (n_seeds, n_classes >= 2) array, got shape {D.shape}")
@@ -225,8 +226,10 @@ def within_seed_permutation(D, n_permutations: int = N_PERMUTATIONS, random_stat
         null.append(shuffled.mean(1).var(1))
     null = np.concatenate(null)
     p = (1 + int((null >= stat - TIE_TOL).sum())) / (1 + n_permutations)
+    p_less = (1 + int((null <= stat + TIE_TOL).sum())) / (1 + n_permutations)
     return {"statistic": stat, "p_value": float(p), "n_permutations": n_permutations,
-            "n_seeds": D.shape[0], "n_classes": D.shape[1]}
+            "n_seeds": D.shape[0], "n_classes": D.shape[1], "null_mean": float(null.mean()),
+            "p_less": float(p_less)}
 
 
 def _subset_pair(rng, d, k, overlap):

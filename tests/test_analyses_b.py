@@ -85,7 +85,7 @@ def test_unevenness_test_one_collapsing_class_gives_a_small_p():
     assert t["p_value"] == pytest.approx(1 / 2001)  # no permutation comes close
     assert t["worst_class"] == "c3"
     assert t["worst_drop_points"] == pytest.approx(50.0)
-    assert per_class.verdict(t["p_value"]) == "holds"
+    assert per_class.claim_verdict(t).outcome == "holds"
 
 
 def test_unevenness_test_refuses_too_few_seeds_and_mixed_curves():
@@ -97,9 +97,25 @@ def test_unevenness_test_refuses_too_few_seeds_and_mixed_curves():
         per_class.unevenness_test(two, 0.1)
 
 
-def test_per_class_verdict_rule():
-    assert per_class.verdict(per_class.SIGNIFICANCE / 2) == "holds"
-    assert per_class.verdict(per_class.SIGNIFICANCE) == "is not supported"
+def test_per_class_claim_rule_reaches_every_outcome():
+    base = {"statistic": 0.002, "null_mean": 0.001, "n_seeds": 5}
+    assert per_class.claim_verdict({**base, "p_value": 0.001, "p_less": 0.999}).outcome == "holds"
+    assert per_class.claim_verdict({**base, "p_value": 0.3, "p_less": 0.7}).outcome == "inconclusive"
+    # more even than chance, decisively: does not hold
+    even = {**base, "statistic": 0.0001, "p_value": 0.999, "p_less": 0.001}
+    assert per_class.claim_verdict(even).outcome == "does not hold"
+
+
+def test_unevenness_uses_within_seed_permutations():
+    """A shift shared by all classes of one subset does not change the p-value."""
+    rng = np.random.default_rng(3)
+    acc = {(1.0, s): [0.9] * 6 for s in range(1, 5)}
+    for s in range(1, 5):
+        acc[(0.1, s)] = list(0.85 - 0.01 * rng.standard_normal(6))
+    shifted = {k: (v if k[0] == 1.0 else [a - 0.05 * k[1] for a in v]) for k, v in acc.items()}
+    a = per_class.unevenness_test(_curve(acc), 0.1, n_permutations=300)
+    b = per_class.unevenness_test(_curve(shifted), 0.1, n_permutations=300)
+    assert a["p_value"] == pytest.approx(b["p_value"]) and "null_mean" in a
 
 
 def _per_class_result(test_fraction=0.5):
@@ -107,6 +123,7 @@ def _per_class_result(test_fraction=0.5):
                     (0.5, 1): [0.9, 0.4, 0.7], (0.5, 2): [0.9, 0.4, 0.7]})
     classes = per_class.per_class(curve)
     test = {"fraction": test_fraction, "statistic": 0.1, "p_value": 0.004, "n_permutations": 249,
+            "null_mean": 0.01, "p_less": 0.996, "n_seeds": 2,
             "worst_class": "c1", "worst_drop_points": 60.0, "mean_drop_points": 1 / 3 * 100,
             "best_drop_points": 10.0}
     return Result({"test_fraction": test_fraction}, {"classes": classes, "gini": per_class.gini_curve(curve)},
@@ -122,7 +139,8 @@ def test_per_class_quotes_and_drop_table():
     assert q["gini_small"] == pytest.approx(metrics_gini([0.9, 0.4, 0.7]))
     assert q["verdict"] == "holds" and q["significance"] == "1%"
     assert q["scale_note"] == "note"
-    assert all(isinstance(v, (str, int, float)) for v in q.values())
+    assert q["claim6_badge"].claim == 6 and q["claim6_rule"].startswith("Rule:")
+    assert all(isinstance(v, (str, int, float)) for k, v in q.items() if k != "claim6_badge")
     t = per_class.drop_table(r)
     assert list(t["class"]) == ["c1", "c2", "c0"]
     assert list(t.columns) == ["class", "acc", "relative", "drop_points"]

@@ -19,8 +19,10 @@ SMALL = [0.01, 0.05, 0.1, 0.2]  # the fractions of ratio_small
 
 
 def _plain(values: dict) -> None:
-    """Glued values must be plain Python (a numpy scalar's repr would change the ledger)."""
-    bad = {k: type(v).__name__ for k, v in values.items() if type(v) not in (float, int, str)}
+    """Glued values must be plain Python (a numpy scalar's repr would change the ledger), or a
+    verdict badge (rendered as HTML, its repr the outcome word)."""
+    from diffred.verdicts import Badge
+    bad = {k: type(v).__name__ for k, v in values.items() if type(v) not in (float, int, str, Badge)}
     assert not bad, f"not plain Python values: {bad}"
 
 
@@ -59,19 +61,49 @@ def test_describe_and_stage_verdict():
     assert d["first_acc"] == pytest.approx(30.0) and d["pen_acc"] == pytest.approx(60.0)
     assert d["above"] == "1 of its 3 stages"
     assert layers.describe(_stages([0.5, 0.6], 0.8))["above"] == "none of its 2 stages"
-    high, low = _stages([0.5, 0.9], 0.8), _stages([0.5, 0.89], 0.8)
-    assert layers.stage_verdict(high, high) == "holds"
-    assert layers.stage_verdict(high, low) == "holds only partly"
+
+
+def _net_curves(stage_ratios, seeds=(1, 2, 3), noise=0.002):
+    """Curves of a network whose stage i keeps ``stage_ratios[i]`` of its accuracy at 1-20%."""
+    rng = np.random.default_rng(0)
+    frames = []
+    for i, r in enumerate([*stage_ratios, 0.95]):
+        layer = f"s{i}" if i < len(stage_ratios) else "penultimate"
+        for s in seeds:
+            accs = [0.8 * r + noise * rng.standard_normal() for _ in range(4)] + [0.8 * r, 0.8]
+            frames.append(_layer_curve(layer, 64, accs).assign(seed=s))
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.parametrize("ratios, n_test, outcome", [
+    ([0.96, 0.97], 10000, "holds"),             # every stage keeps more than 90%
+    ([0.96, 0.70], 10000, "holds partly"),      # one stage does, one does not
+    ([0.75, 0.70], 10000, "does not hold"),     # today's numbers: no stage reaches 0.9 (no max over stages)
+    ([0.90, 0.905], 200, "inconclusive"),       # at the threshold, 200 test images decide nothing
+])
+def test_network_verdict_reaches_every_outcome(ratios, n_test, outcome):
+    assert layers.network_verdict(_net_curves(ratios), n_test).outcome == outcome
+
+
+def test_ratio_interval_covers_the_ratio():
+    value, (lo, hi) = layers.ratio_interval(_net_curves([0.8]).query("layer == 's0'"), 10000)
+    assert value == pytest.approx(0.8, abs=0.01) and lo < value < hi and hi - lo < 0.05
 
 
 def test_layers_quotes():
-    result = Result({}, {"model_layers": _stages([0.5, 0.95, 0.7], 0.8), "zoo_layers": _stages([0.92, 0.6], 0.9)})
-    q = layers.quotes(result)
+    frames = {"model_layers": _stages([0.5, 0.95, 0.7], 0.8), "zoo_layers": _stages([0.92, 0.6], 0.9),
+              "model_curves": _net_curves([0.96, 0.97]), "zoo_curves": _net_curves([0.75, 0.7])}
+    frames["tables"] = pd.concat([frames["model_layers"].assign(model="a"), frames["zoo_layers"].assign(model="b")])
+    params = {"model": "a", "zoo_model": "b", "dataset": "digits", "zoo_dataset": "digits", "n_test": None}
+    q = layers.quotes(Result(params, frames))
     _plain(q)
     assert q["model_best_layer"] == "s1" and q["zoo_best_layer"] == "s0"
     assert q["zoo_above"] == "1 of its 2 stages" and q["zoo_n_stages"] == 2
     assert q["model_trend"] == pytest.approx(0.5)  # ranks (1, 3, 2) against (1, 2, 3)
-    assert q["verdict"] == "holds" and q["verdict_ratio"] == pytest.approx(90.0)
+    assert q["verdict_ratio"] == pytest.approx(90.0)
+    assert (q["model_net_verdict"], q["zoo_net_verdict"], q["claim11_verdict"]) == ("holds", "does not hold", "holds partly")
+    assert q["claim11_badge"].claim == 11 and q["claim11_ours"].startswith("a: 2 of 2 stages keep 90%; b: 0 of 2")
+    assert q["weaker_sentence"].startswith("every stage's whole-layer accuracy is below")
     assert not any(k.startswith("lite") for k in q)  # keys name the parameter, not its default
 
 

@@ -6,14 +6,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pandas as pd
 
+from .. import verdicts
 from ..config import RunConfig
-from ..curves import redundancy, scale_note, subset_curve
+from ..curves import SMALL_FRACTIONS, redundancy, scale_note, subset_curve
 from ..models import load_encoder, probe_layers
 from . import Result
+from .headline import test_size
 
-STAGE_RATIO = 0.9  # "holds": in both networks some intermediate stage keeps this share at 1-20%
+STAGE_RATIO = 0.9  # a stage "keeps" its accuracy when ratio_small is at least this
+N_BOOT = 2000
+#: Claim 11, per intermediate stage; then across the stages of a network, then across networks.
+STAGE_RULE = verdicts.within_rule("redundancy beyond the penultimate layer", "a stage's ratio_small (the mean "
+                                  "accuracy ratio of random 1-20% of its channels to the whole stage)",
+                                  STAGE_RATIO, "at least")
 TABLE_COLUMNS = ["model", "layer", "width", "full_accuracy", "ratio_small", "dr_closest", "dr_threshold"]
 
 
@@ -76,10 +86,59 @@ def describe(t: pd.DataFrame) -> dict:
             "n_stages": int(len(mid))}
 
 
-def stage_verdict(*tables: pd.DataFrame) -> str:
-    """'holds' when in every table some intermediate stage reaches :data:`STAGE_RATIO`."""
-    best = min(t[t.layer != "penultimate"].ratio_small.max() for t in tables)
-    return "holds" if best >= STAGE_RATIO else "holds only partly"
+def ratio_interval(rows: pd.DataFrame, n_test: int, n_boot: int = N_BOOT, level: float = verdicts.LEVEL,
+                   random_state: int = 0) -> tuple[float, tuple[float, float]]:
+    """``ratio_small`` of one layer's curve rows (fraction, seed, accuracy) with a percentile
+    bootstrap interval: subset seeds resampled, every mean accuracy redrawn as
+    ``Binomial(n_test, acc) / n_test`` (independent across fractions: conservative)."""
+    A = rows.pivot_table(index="fraction", columns="seed", values="accuracy")
+    small = [f for f in A.index if any(np.isclose(f, s) for s in SMALL_FRACTIONS)]
+    full = A.loc[np.isclose(A.index, 1.0)]
+    if not small or full.empty:
+        return float("nan"), (float("nan"), float("nan"))
+    S, rng = A.shape[1], np.random.default_rng(random_state)
+    pick = rng.integers(0, S, (n_boot, S))
+    means = {f: np.nanmean(A.loc[[f]].to_numpy()[0][pick], axis=1) for f in [*small, full.index[0]]}
+    draws = {f: rng.binomial(n_test, np.clip(m, 0, 1)) / n_test for f, m in means.items()}
+    reps = np.mean([draws[f] / np.maximum(draws[full.index[0]], 1e-12) for f in small], axis=0)
+    point = float(np.mean([A.loc[f].mean() / full.iloc[0].mean() for f in small]))
+    lo, hi = np.quantile(reps, [(1 - level) / 2, (1 + level) / 2])
+    return point, (float(lo), float(hi))
+
+
+def network_verdict(curves: pd.DataFrame, n_test: int) -> verdicts.Verdict:
+    """:data:`STAGE_RULE` on every intermediate stage of one network, combined by
+    :func:`verdicts.across` (no maximum over stages: every stage counts)."""
+    parts = {}
+    for layer, rows in curves[curves.layer != "penultimate"].groupby("layer", sort=False):
+        value, iv = ratio_interval(rows, n_test)
+        parts[str(layer)] = STAGE_RULE.judge(value, iv, n=int(rows.seed.nunique()))
+    return verdicts.across(parts, what="stages")
+
+
+def claim_verdict(result: Result) -> verdicts.Verdict:
+    """Claim 11: :func:`network_verdict` of each network, combined across the two."""
+    p = result.params
+    nets = {p["model"]: network_verdict(result.model_curves, test_size(p["dataset"], p["n_test"])),
+            p["zoo_model"]: network_verdict(result.zoo_curves, test_size(p["zoo_dataset"], p["n_test"]))}
+    v = verdicts.across(nets, what="networks")
+    rule = (f"{STAGE_RULE.statement} {verdicts.ACROSS_STATEMENT.format(what='stages of a network')} "
+            f"{verdicts.ACROSS_STATEMENT.format(what='two networks')}")
+    return dataclasses.replace(v, rule=rule)
+
+
+def claim_quotes(result: Result) -> dict:
+    """The ledger keys of claim 11 and the per-network verdicts."""
+    v = claim_verdict(result)
+    out = {"claim11_badge": v.badge(11), **v.quotes("claim11"),
+           "claim11_paper": "no number in the paper's released data (data/paper/ has the penultimate layer only)"}
+    ours = []
+    for (name, net), key in zip(v.parts.items(), ("model", "zoo")):
+        kept = sum(p.outcome == verdicts.HOLDS for p in net.parts.values())
+        ours.append(f"{name}: {kept} of {len(net.parts)} stages keep {100 * STAGE_RATIO:.0f}%")
+        out[f"{key}_net_verdict"], out[f"{key}_net_reason"] = net.outcome, net.reason
+    out["claim11_ours"] = "; ".join(ours)
+    return out
 
 
 def quotes(result: Result) -> dict:
@@ -90,6 +149,21 @@ def quotes(result: Result) -> dict:
         out.update({f"{key}_{name}": value for name, value in describe(t).items()})
     mid = result.model_layers[result.model_layers.layer != "penultimate"]
     out["model_trend"] = float(mid.ratio_small.corr(mid.depth, method="spearman"))
-    out["verdict"] = stage_verdict(result.model_layers, result.zoo_layers)
     out["verdict_ratio"] = 100 * STAGE_RATIO
+    out["weaker_sentence"] = weaker_sentence(result.tables)
+    out.update(claim_quotes(result))
     return out
+
+
+def weaker_sentence(tables: pd.DataFrame) -> str:
+    """Whether the stages' whole-layer accuracy is below the penultimate layer's, counted."""
+    rows = []
+    for _, t in tables.groupby("model"):
+        pen = float(t[t.layer == "penultimate"].full_accuracy.iloc[0])
+        mid = t[t.layer != "penultimate"]
+        rows.append((int((mid.full_accuracy < pen).sum()), len(mid)))
+    lower, total = sum(r[0] for r in rows), sum(r[1] for r in rows)
+    if lower == total:
+        return "every stage's whole-layer accuracy is below the penultimate layer's, so a high ratio there is a ratio to a weaker baseline"
+    return (f"{lower} of the {total} stages have a lower whole-layer accuracy than the penultimate layer; "
+            "for those, a high ratio is a ratio to a weaker baseline")

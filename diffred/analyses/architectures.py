@@ -1,5 +1,11 @@
 """Claims 2, 3 and 7 (paper Table 1, Fig. 3): DR(0.9) across models and tasks, beside the
-paper's Table 1, and whether easier tasks show more redundancy (a Spearman correlation)."""
+paper's Table 1, and whether easier tasks show more redundancy.
+
+Claim 2's "critical mass depends on the task" is decided by :data:`TASK_RULE`: Spearman's
+rho between full-layer accuracy and DR(0.9) read off each curve
+(:func:`diffred.metrics.dr_interpolated`, with a bootstrap interval over subset seeds),
+over the pre-trained (model, task) pairs, with an exact permutation p-value; inconclusive
+when p > alpha or when there are too few pairs for any p-value to reach alpha."""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ import math
 
 import pandas as pd
 
-from .. import paper
+from .. import metrics, paper, stats, verdicts
 from ..curves import class_columns, dr_table, run_curves, scale_note
 from . import Result
 
@@ -15,6 +21,13 @@ from . import Result
 RANDOM_SUFFIX = "_random"
 #: The mark of diffused redundancy: at least half the neurons can go (DR(0.9) >= 0.5).
 REDUNDANT_DR = 0.5
+DELTA = 0.9
+#: Bootstrap replicates of each pair's DR interval (over subset seeds).
+N_BOOT = 500
+TASK_RULE = verdicts.correlation_rule(
+    "critical mass depends on the task",
+    "Spearman's rho between full-layer accuracy and DR(0.9) read off the curve, over the pre-trained "
+    "(model, task) pairs", expected_sign=1)
 
 
 def architecture_table(models, datasets, **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -24,7 +37,19 @@ def architecture_table(models, datasets, **overrides) -> tuple[pd.DataFrame, pd.
     dr = dr_table(curves)
     n_classes = {ds: len(class_columns(curves[curves.dataset == ds].dropna(axis=1, how="all"))) for ds in datasets}
     dr["classes"] = dr.dataset.map(n_classes)
-    return curves, dr
+    return curves, dr.merge(dr_intervals(curves), on=["model", "dataset"], how="left")
+
+
+def dr_intervals(curves: pd.DataFrame, n_boot: int = N_BOOT) -> pd.DataFrame:
+    """DR(0.9) read off each (model, dataset) random-subset curve by interpolation, with its
+    bootstrap interval over subset seeds (:func:`diffred.metrics.dr_bootstrap`)."""
+    rows = []
+    c = curves[curves.selector == "random"] if "selector" in curves else curves
+    for (model, ds), g in c.groupby(["model", "dataset"]):
+        b = metrics.dr_bootstrap(g, DELTA, n_boot=n_boot)
+        rows.append({"model": model, "dataset": ds, "dr_interp": b["dr"], "dr_low": b["low"], "dr_high": b["high"],
+                     "n_seeds": b["n_seeds"]})
+    return pd.DataFrame(rows)
 
 
 def paper_dr_points(delta: float = 0.9) -> pd.DataFrame:
@@ -54,7 +79,8 @@ def run(*, models, datasets, n_train, n_test, image_size, fractions, seeds) -> R
 
 def dr_display(result: Result) -> pd.DataFrame:
     """Our DR(0.9) and full-layer accuracy, model x dataset (rounded for display)."""
-    return result.dr.pivot_table(index="model", columns="dataset", values=["dr_closest", "full_accuracy"]).round(3)
+    cols = [c for c in ("dr_closest", "dr_interp", "dr_low", "dr_high", "full_accuracy") if c in result.dr]
+    return result.dr.pivot_table(index="model", columns="dataset", values=cols).round(3)
 
 
 def paper_display(result: Result) -> pd.DataFrame:
@@ -68,18 +94,53 @@ def is_random(model: pd.Series) -> pd.Series:
     return model.str.endswith(RANDOM_SUFFIX)
 
 
+def task_test(df: pd.DataFrame, x: str = "full_accuracy", y: str = "dr_interp") -> tuple[float, float, int]:
+    """Spearman's rho of two columns, its exact (or Monte Carlo) permutation p-value, and n
+    (rho NaN, p 1 when either column does not vary)."""
+    rho, p = stats.permutation_p_correlation(df[x].to_numpy(float), df[y].to_numpy(float))
+    return rho, p, len(df)
+
+
+def task_verdict(pre: pd.DataFrame) -> verdicts.Verdict:
+    """:data:`TASK_RULE` on the pre-trained pairs."""
+    rho, p, n = task_test(pre)
+    return TASK_RULE.judge(rho, p, n=n)
+
+
 def spearman(df: pd.DataFrame, x: str, y: str) -> float:
     """Spearman correlation of two columns (NaN when either does not vary)."""
     return float(df[[x, y]].corr(method="spearman").iloc[0, 1])
 
 
 def direction(rho: float) -> str:
-    """What the sign of the accuracy-DR correlation says about task difficulty."""
+    """What the sign alone of an accuracy-DR correlation points to (no test: see
+    :func:`task_sentence` for what the verdict says)."""
     if rho > 0:
         return "easier tasks show more redundancy, as the paper finds"
     if math.isnan(rho) or rho == 0:
         return "no trend can be measured (DR does not vary)"
     return "here easier tasks show less redundancy, the opposite of the paper's direction"
+
+
+def task_sentence(v: verdicts.Verdict) -> str:
+    """What the task-difficulty verdict says, in words."""
+    if v.holds:
+        return "easier tasks show more redundancy, as the paper finds, and the test decides it"
+    if v.outcome == verdicts.FAILS:
+        return "easier tasks show less redundancy, decisively: the opposite of the paper's direction"
+    if math.isnan(v.statistic):
+        return "no trend can be measured (DR does not vary across the pairs)"
+    sign = "more" if v.statistic > 0 else "less"
+    return f"easier tasks show {sign} redundancy here, but the test cannot tell this from chance"
+
+
+def difficulty_note(pre: pd.DataFrame, paper_points: pd.DataFrame) -> str:
+    """How wide a range of task difficulty our pairs span, beside the paper's curves."""
+    lo, hi = 100 * pre.full_accuracy.min(), 100 * pre.full_accuracy.max()
+    plo, phi = 100 * paper_points.full_accuracy.min(), 100 * paper_points.full_accuracy.max()
+    word = "a narrower" if hi - lo < phi - plo else "at least as wide a"
+    return (f"our pairs' full-layer accuracies span {lo:.1f}% to {hi:.1f}% ({hi - lo:.1f} points), {word} range "
+            f"of difficulty than the paper's curves ({plo:.1f}% to {phi:.1f}%)")
 
 
 def _by_model(pre: pd.DataFrame, models) -> str:
@@ -89,18 +150,29 @@ def _by_model(pre: pd.DataFrame, models) -> str:
     return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
 
 
+def _claim_strings(v: verdicts.Verdict, n: int, paper_points: pd.DataFrame) -> dict:
+    rho_p, p_p, n_p = task_test(paper_points, "full_accuracy", "dr")
+    prov = "DR by the authors' closest-point definition, derived from their notebook curves"
+    return {"rho_paper": rho_p, "p_paper": p_p, "n_paper": n_p,
+            "claim2_ours": f"Spearman rho {verdicts.fmt(v.statistic, 2)} over {n} pairs "
+                           f"({verdicts.fmt_p(v.p_value) if v.p_value is not None else 'no p-value'})",
+            "claim2_paper": f"no correlation printed; over the authors' {n_p} curves rho "
+                            f"{verdicts.fmt(rho_p, 2)} ({verdicts.fmt_p(p_p)}; {prov})"}
+
+
 def quotes(result: Result) -> dict:
     """Every number and word the chapter's prose quotes."""
     dr, paper_points = result.dr, result.paper_points
     pre, rnd = dr[~is_random(dr.model)], dr[is_random(dr.model)]
-    rho_ours = spearman(pre, "full_accuracy", "dr_closest")
-    return {"scale_note": result.scale_note, "rho_ours": rho_ours,
-            "rho_paper": spearman(paper_points, "full_accuracy", "dr"),
-            "n_ours": len(pre), "n_paper": len(paper_points),
+    v = task_verdict(pre)
+    return {"scale_note": result.scale_note, "rho_ours": v.statistic, "n_ours": len(pre),
             "dr_by_model": _by_model(pre, result.params["models"]),
             "dr_random": float(rnd.dr_closest.mean()), "acc_random": 100 * float(rnd.full_accuracy.mean()),
-            "acc_pre": 100 * float(pre.full_accuracy.mean()),
-            "verdict_task": "holds" if rho_ours > 0 else "does not hold", "direction": direction(rho_ours),
-            "dr_values": ", ".join(f"{v:.2f}" for v in sorted(pre.dr_closest.unique())),
+            "acc_pre": 100 * float(pre.full_accuracy.mean()), "direction": task_sentence(v), "verdict_task": v.outcome,
+            "dr_values": ", ".join(f"{x:.2f}" for x in sorted(pre.dr_closest.unique())),
+            "n_dr_grid": int(pre.dr_closest.nunique()), "dr_interp_values": ", ".join(
+                f"{x:.3f}" for x in sorted(pre.dr_interp)), "difficulty_note": difficulty_note(pre, paper_points),
+            "smallest_p": verdicts.smallest_p_correlation(len(pre)),
             "all_redundant": "shows" if (pre.dr_closest >= REDUNDANT_DR).all() else "does not show",
-            "min_dr": float(pre.dr_closest.min()), "redundant_dr": REDUNDANT_DR}
+            "min_dr": float(pre.dr_closest.min()), "redundant_dr": REDUNDANT_DR,
+            "claim2_badge": v.badge(2), **v.quotes("claim2"), **_claim_strings(v, len(pre), paper_points)}

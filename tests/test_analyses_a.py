@@ -120,35 +120,6 @@ def _similarity_result(cka_pre=0.6, cka_rnd=0.8, rank_pre=30.0, rank_rnd=10.0, d
     return Result({"models": [pre, rnd]}, frames)
 
 
-def test_similarity_quotes_numbers():
-    q = similarity.quotes(_similarity_result())
-    assert q["f_cmp"] == 0.1
-    assert q["cka_pre"] == pytest.approx(0.6) and q["cka_rnd"] == pytest.approx(0.8)
-    assert (q["cka_paper_std"], q["cka_paper_adv"]) == (0.55, 0.65)
-    assert (q["rank_pre"], q["rank_rnd"], q["dr_pre"], q["dr_rnd"]) == (30.0, 10.0, 0.7, 0.9)
-    assert q["acc_pre"] == pytest.approx(90.0) and q["acc_rnd"] == pytest.approx(80.0)
-    assert all(type(q[k]) is float for k in ("cka_pre", "rank_pre", "rank_rnd", "dr_pre", "acc_pre"))
-    assert q["shape"].startswith("holds in shape") and q["verdict_control"] == "more"
-    assert q["verdict_learned"].endswith("even more alike, and its variance uses fewer directions.")
-    assert q["verdict_dr"].endswith("what training adds is accuracy, and redundancy at that accuracy.")
-    assert isinstance(q["scale_note"], str)
-
-
-@pytest.mark.parametrize("kw, key, expected", [
-    ({"rising": False}, "shape", "holds only partly: CKA does not rise monotonically with the subset size"),
-    ({"cka_rnd": 0.5}, "verdict_control", "less"),
-    ({"cka_rnd": 0.5}, "verdict_learned", "Subset similarity grows with training here: the pre-trained "
-                                          "layer's subsets are more alike than the random network's."),
-    ({"rank_rnd": 40.0}, "verdict_learned", "Subset similarity is therefore not by itself evidence that diffused "
-                                            "redundancy is learned: the random network's subsets are even more alike."),
-    ({"acc_rnd": 0.95}, "verdict_dr", "The random network is at least as redundant by DR(0.9), and as accurate."),
-    ({"dr_rnd": 0.5}, "verdict_dr", "The random network is less redundant by DR(0.9): training adds "
-                                    "redundancy as well as accuracy."),
-])
-def test_similarity_quotes_verdicts(kw, key, expected):
-    assert similarity.quotes(_similarity_result(**kw))[key] == expected
-
-
 def test_similarity_cka_table():
     t = similarity.cka_table(_similarity_result())
     assert list(t.columns) == ["pre", "rnd"]

@@ -175,41 +175,15 @@ def _arch_result():
         "selector": "random",
         "full_accuracy": [0.95, 0.80, 0.97, 0.85, 0.40, 0.30],
         "dr_closest": [0.9, 0.7, 0.96, 0.8, 0.2, 0.1],
-        "dr_threshold": [0.9, 0.7, 0.96, 0.8, 0.2, 0.1]})
+        "dr_threshold": [0.9, 0.7, 0.96, 0.8, 0.2, 0.1],
+        "dr_interp": [0.91, 0.72, 0.96, 0.81, 0.22, 0.12], "dr_low": [0.88, 0.65, 0.93, 0.75, 0.1, 0.05],
+        "dr_high": [0.93, 0.78, 0.97, 0.86, 0.3, 0.2]})
     paper_points = pd.DataFrame({"model": ["p", "p", "p"], "dataset": ["x", "y", "z"],
                                  "full_accuracy": [0.9, 0.8, 0.7], "dr": [0.5, 0.9, 0.8]})
     paper_table = pd.DataFrame({"model": ["p"], "pretraining": ["s"], "upstream": ["in1k"],
-                                "dataset": ["x"], "dr_0_9": [0.5]})
+                                "dataset": ["x"], "dr_0_9": [0.5], "provenance": ["P"]})
     return Result({"models": ["lite0", "lite2", "lite0_random"]},
                   {"dr": dr, "paper_points": paper_points, "paper_table": paper_table}, {"scale_note": "n"})
-
-
-def test_architectures_quotes():
-    q = architectures.quotes(_arch_result())
-    assert q["n_ours"] == 4 and q["n_paper"] == 3
-    # pre-trained: accuracy order 0.80 < 0.85 < 0.95 < 0.97, DR order 0.7 < 0.8 < 0.9 < 0.96
-    assert q["rho_ours"] == pytest.approx(1.0)
-    assert q["rho_paper"] == pytest.approx(-0.5)
-    assert q["verdict_task"] == "holds" and q["direction"].startswith("easier tasks show more")
-    assert q["dr_by_model"] == "0.80 for lite0 and 0.88 for lite2"
-    assert q["dr_random"] == pytest.approx(0.15)
-    assert q["acc_random"] == pytest.approx(35.0)
-    assert q["acc_pre"] == pytest.approx(100 * (0.95 + 0.80 + 0.97 + 0.85) / 4)
-    assert q["dr_values"] == "0.70, 0.80, 0.90, 0.96"
-    assert q["all_redundant"] == "shows" and q["min_dr"] == pytest.approx(0.7)
-    assert not any(k.endswith(("lite0", "lite2")) for k in q)  # keys are not named after models
-
-
-def test_architectures_quotes_when_one_pair_is_not_redundant():
-    r = _arch_result()
-    r.frames["dr"].loc[1, "dr_closest"] = 0.3
-    q = architectures.quotes(r)
-    assert q["all_redundant"] == "does not show"
-    assert q["verdict_task"] == "holds"  # 0.80 -> 0.3 keeps the order
-    r.frames["dr"]["dr_closest"] = [0.7, 0.9, 0.8, 0.95, 0.2, 0.1]  # easier tasks, less DR
-    q = architectures.quotes(r)
-    assert q["rho_ours"] < 0 and q["verdict_task"] == "does not hold"
-    assert q["direction"].startswith("here easier tasks show less")
 
 
 def test_architectures_one_model_and_display_tables():

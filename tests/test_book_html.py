@@ -297,3 +297,42 @@ def test_html_loads_no_remote_scripts_or_styles(built_book):
     assert not offenders
     assert (built_book / "_static" / "tex-mml-chtml.js").is_file()
     assert any((built_book / "_static/output/chtml/fonts/woff-v2").glob("*.woff"))
+
+
+#: Which chapter owns each of the paper's claims (the ledger pastes from it).
+CLAIM_OWNERS = {1: "02_random_subsets", 2: "06_architectures", 3: "02_random_subsets", 4: "03_selectors",
+                5: "04_similarity", 6: "05_per_class", 7: "06_architectures", 8: "11_pretraining",
+                9: "11_pretraining", 10: "11_pretraining", 11: "12_layers"}
+_VERDICTS_JS = """() => Object.fromEntries([...document.querySelectorAll('span.claim-verdict')]
+  .map(s => [s.dataset.claim, s.dataset.outcome]))"""
+
+
+def _page_verdicts(browser_context, url: str) -> dict:
+    page = browser_context.new_page()
+    try:
+        assert page.goto(url, wait_until="load").ok, url
+        return {int(k): v for k, v in page.evaluate(_VERDICTS_JS).items()}
+    finally:
+        page.close()
+
+
+@pytest.mark.browser
+def test_ledger_verdicts_equal_the_chapters(browser_context, book_url):
+    """Every claim's verdict on the ledger page is the verdict its chapter page shows."""
+    ledger = _page_verdicts(browser_context, f"{book_url}chapters/claims.html")
+    assert sorted(ledger) == list(range(1, 12)), f"the ledger shows verdicts for claims {sorted(ledger)}"
+    chapters = {}
+    for claim, owner in CLAIM_OWNERS.items():
+        if owner not in chapters:
+            chapters[owner] = _page_verdicts(browser_context, f"{book_url}chapters/{owner}.html")
+        assert claim in chapters[owner], f"chapter {owner} shows no verdict for claim {claim}"
+        assert ledger[claim] == chapters[owner][claim], (
+            f"claim {claim}: the ledger says {ledger[claim]!r}, chapter {owner} says {chapters[owner][claim]!r}")
+    assert set(ledger.values()) <= {"holds", "holds partly", "does not hold", "inconclusive"}
+
+
+def test_ledger_page_pastes_each_claim_from_its_owner():
+    text = (REPO / "chapters" / "claims.md").read_text()
+    for claim, owner in CLAIM_OWNERS.items():
+        for key in ("paper", "ours", "badge"):
+            assert f"{owner}.md::claim{claim}_{key}`" in text, f"claims.md lacks {owner}.md::claim{claim}_{key}"

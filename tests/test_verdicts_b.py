@@ -133,3 +133,21 @@ def test_overlap_baseline_explains_independent_neurons_but_not_a_shared_signal()
     z = rng.standard_normal((400, 2))
     shared = _excess_of(z @ rng.standard_normal((2, 40)) + 0.1 * rng.standard_normal((400, 40)))
     assert (shared.excess > 0.3).all() and similarity.claim_verdict(shared, "m").outcome == H
+
+
+def test_claim7_rule_by_model_then_across_models():
+    import pandas as pd
+    from diffred.analyses import architectures as arch
+    pre = pd.DataFrame({"model": ["a", "a", "b", "b"], "dataset": ["x", "y", "x", "y"],
+                        "dr_interp": [0.9, 0.8, 0.3, 0.55], "dr_low": [0.85, 0.7, 0.2, 0.45],
+                        "dr_high": [0.95, 0.85, 0.4, 0.6]})
+    v = arch.claim7_verdict(pre)
+    assert v.parts["a"].outcome == "holds" and v.parts["b"].outcome == "does not hold"
+    assert v.outcome == "holds partly"
+    assert arch.claim7_verdict(pre[pre.model == "a"]).outcome == "holds"
+    assert arch.claim7_verdict(pre.iloc[[2]]).outcome == "does not hold"
+    assert arch.claim7_verdict(pre.iloc[[3]]).outcome == "inconclusive"  # 0.45-0.6 straddles 0.5
+    paper = pd.DataFrame({"model": ["p", "p", "q"], "dr_0_9": [0.5, 0.9, 0.1], "provenance": ["P", "P", "D"]})
+    q = arch.claim7_quotes(pre, paper)
+    assert q["claim7_paper"] == "DR(0.9) in the rows Table 1 prints: p 0.50 to 0.90"
+    assert q["claim7_ours"] == "DR(0.9) a 0.80 to 0.90; b 0.30 to 0.55" and q["claim7_badge"].claim == 7

@@ -9,6 +9,8 @@ when p > alpha or when there are too few pairs for any p-value to reach alpha.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import math
 
 import pandas as pd
@@ -21,6 +23,10 @@ from . import Result
 RANDOM_SUFFIX = "_random"
 #: The mark of diffused redundancy: at least half the neurons can go (DR(0.9) >= 0.5).
 REDUNDANT_DR = 0.5
+#: Claim 7: every architecture shows diffused redundancy: DR(0.9) read off the curve at least
+#: REDUNDANT_DR (half the neurons can go, keeping 90% of the accuracy) on every task.
+CLAIM7 = verdicts.within_rule("every architecture shows diffused redundancy",
+                              "DR(0.9) read off the curve (interpolated)", REDUNDANT_DR, "at least")
 DELTA = 0.9
 #: Bootstrap replicates of each pair's DR interval (over subset seeds).
 N_BOOT = 500
@@ -175,4 +181,26 @@ def quotes(result: Result) -> dict:
             "smallest_p": verdicts.smallest_p_correlation(len(pre)),
             "all_redundant": "shows" if (pre.dr_closest >= REDUNDANT_DR).all() else "does not show",
             "min_dr": float(pre.dr_closest.min()), "redundant_dr": REDUNDANT_DR,
-            "claim2_badge": v.badge(2), **v.quotes("claim2"), **_claim_strings(v, len(pre), paper_points)}
+            "claim2_badge": v.badge(2), **v.quotes("claim2"), **_claim_strings(v, len(pre), paper_points),
+            **claim7_quotes(pre, result.paper_table)}
+
+
+def claim7_verdict(pre: pd.DataFrame) -> verdicts.Verdict:
+    """:data:`CLAIM7` on each pre-trained (model, task) pair, by model and then across models."""
+    models = {}
+    for model, g in pre.groupby("model", sort=False):
+        pairs = {r.dataset: CLAIM7.judge(r.dr_interp, (r.dr_low, r.dr_high)) for r in g.itertuples()}
+        models[str(model)] = verdicts.across(pairs, what="tasks")
+    v = verdicts.across(models, what="models")
+    return dataclasses.replace(v, rule=f"{CLAIM7.statement} {verdicts.ACROSS_STATEMENT.format(what='tasks of a model')} "
+                               f"{verdicts.ACROSS_STATEMENT.format(what='models')}")
+
+
+def claim7_quotes(pre: pd.DataFrame, paper_table: pd.DataFrame) -> dict:
+    """The ledger keys of claim 7: our DR range per model, the paper's printed rows per model."""
+    v = claim7_verdict(pre)
+    printed = paper_table[paper_table.provenance == "P"].groupby("model").dr_0_9.agg(["min", "max"])
+    ours = "; ".join(f"{m} {g.dr_interp.min():.2f} to {g.dr_interp.max():.2f}" for m, g in pre.groupby("model", sort=False))
+    theirs = "; ".join(f"{m} {r['min']:.2f} to {r['max']:.2f}" for m, r in printed.iterrows())
+    return {"claim7_badge": v.badge(7), **v.quotes("claim7"), "claim7_ours": f"DR(0.9) {ours}",
+            "claim7_paper": f"DR(0.9) in the rows Table 1 prints: {theirs}"}

@@ -335,4 +335,4 @@ def test_ledger_page_pastes_each_claim_from_its_owner():
     text = (REPO / "chapters" / "claims.md").read_text()
     for claim, owner in CLAIM_OWNERS.items():
         for key in ("paper", "ours", "badge"):
-            assert f"{owner}.md::claim{claim}_{key}`" in text, f"claims.md lacks {owner}.md::claim{claim}_{key}"
+            assert f"{owner}.md::claim{claim}_{key}" in text, f"claims.md lacks {owner}.md::claim{claim}_{key}"

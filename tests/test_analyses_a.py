@@ -278,6 +278,7 @@ def test_setup_quotes():
     assert q["acc_pre"] == pytest.approx(80.0) and q["acc_rand"] == pytest.approx(60.0)
     assert type(q["cmp_n"]) is int and type(q["acc_pre"]) is float
     assert q["versus_sentence"] == "the pre-trained features carry knowledge a random network's do not"
+    assert q["setting_note"].startswith("Here the whole layer of pre on ds reaches 80.0%")
     worse = setup.quotes(_setup_result(acc_pre=0.6, acc_rand=0.6))
     assert worse["versus_sentence"] == "the random network is as good here, which would cast doubt on the weights"
     assert "6.0 times the chance accuracy of 10%" in q["random_sentence"]

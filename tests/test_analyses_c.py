@@ -97,6 +97,7 @@ def test_layers_quotes():
     params = {"model": "a", "zoo_model": "b", "dataset": "digits", "zoo_dataset": "digits", "n_test": None}
     q = layers.quotes(Result(params, frames))
     _plain(q)
+    assert q["setting_note"].startswith("Here the whole layer of a on digits reaches")
     assert q["model_best_layer"] == "s1" and q["zoo_best_layer"] == "s0"
     assert q["zoo_above"] == "1 of its 2 stages" and q["zoo_n_stages"] == 2
     assert q["model_trend"] == pytest.approx(0.5)  # ranks (1, 3, 2) against (1, 2, 3)
@@ -314,10 +315,13 @@ def test_variant_checks_pass_and_fail():
 
 def test_matryoshka_whose_first_neurons_lose_is_shown_as_failed():
     r = _zoo_result()
-    sk = r.small_k[r.small_k.variant == "cnn_ce"].copy()
-    first = sk.selector == "first"
-    sk.loc[first, "acc_mean"] = sk.loc[first, "acc_mean"] - 0.10  # first-k 5 points BELOW random
-    r.frames["small_k"] = pd.concat([r.small_k, sk.assign(variant="cnn_mrl")], ignore_index=True)
+    r.frames["neurons"] = pd.DataFrame({"model": ["cnn_ce_s1", "cnn_mrl_s1"], "variant": ["cnn_ce", "cnn_mrl"],
+                                        "offdiag_share": [0.9, 0.9]})
+    r.frames["drops"] = pd.DataFrame(columns=["model", "rate", "loss_points"])
+    # upstream probes: Matryoshka's first k neurons 5 points BELOW k random ones, the reference's equal
+    r.frames["nested"] = pd.DataFrame([{"model": m, "selector": sel, "k": k,
+                                        "accuracy": 0.8 - (0.05 if (m, sel) == ("cnn_mrl_s1", "first") else 0)}
+                                       for m in ("cnn_ce_s1", "cnn_mrl_s1") for sel in ("first", "random") for k in (8, 16)])
     vc = pretraining.variant_checks(r).set_index("variant")
     assert not bool(vc.loc["cnn_mrl", "passed"]) and "-5.0 points" in vc.loc["cnn_mrl", "measured"]
     assert pretraining.verdicts(r)["Matryoshka: less DR"].startswith("inconclusive (the variant failed")

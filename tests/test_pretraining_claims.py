@@ -21,9 +21,12 @@ def _zoo(adv_shift=0.1, mrl_shift=-0.1, up_shift=0.1, seeds=5, widths=(16, 64, 1
                                  "ratio_small": 0.6 + width_slope * i, "full_accuracy": 0.8 + full_slope * i}
                                 for i, w in enumerate(widths) for ds in ("a", "b")])
     cards = pd.DataFrame({"variant": ["cnn_ce", "cnn_adv"], "robust_accuracy": [0.1, 0.1 + robust_gain]})
-    small_k = pd.DataFrame([{"variant": "cnn_mrl", "dataset": "a", "fraction": 0.01, "selector": sel,
-                             "acc_mean": 0.5 + (mrl_first_gain if sel == "first" else 0)} for sel in ("first", "random")])
-    return Result({}, {"table": table, "width_table": width_table, "cards": cards, "small_k": small_k})
+    neurons = pd.DataFrame({"model": ["cnn_ce_s1", "cnn_mrl_s1"], "variant": ["cnn_ce", "cnn_mrl"], "offdiag_share": 0.9})
+    nested = pd.DataFrame([{"model": m, "selector": sel, "k": 8,
+                            "accuracy": 0.5 + (mrl_first_gain if sel == "first" and m == "cnn_mrl_s1" else 0)}
+                           for m in neurons.model for sel in ("first", "random")])
+    return Result({}, {"table": table, "width_table": width_table, "cards": cards, "neurons": neurons,
+                       "nested": nested, "drops": pd.DataFrame(columns=["model", "rate", "loss_points"])})
 
 
 def test_every_claim_holds_with_five_seeds_and_clear_effects():

@@ -16,6 +16,7 @@ from ..config import RunConfig
 from ..curves import SMALL_FRACTIONS, redundancy, scale_note, subset_curve
 from ..models import load_encoder, probe_layers
 from . import Result
+from .setting import note_for
 from .headline import test_size
 
 STAGE_RATIO = 0.9  # a stage "keeps" its accuracy when ratio_small is at least this
@@ -151,6 +152,9 @@ def quotes(result: Result) -> dict:
     out["model_trend"] = float(mid.ratio_small.corr(mid.depth, method="spearman"))
     out["verdict_ratio"] = 100 * STAGE_RATIO
     out["weaker_sentence"] = weaker_sentence(result.tables)
+    p = result.params
+    out["setting_note"] = note_for(p["model"], p["dataset"], out["model_pen_acc"] / 100, n_train=p.get("n_train"),
+                                   n_test=p.get("n_test"), image_size=p.get("image_size", 112))
     out.update(claim_quotes(result))
     return out
 

@@ -16,6 +16,7 @@ from ..curves import redundancy, scale_note, subset_curve, summarise
 from ..zoo import read_card, zoo_names
 from . import Result
 from .similarity import cka_curves
+from .variants import ROBUST_GAIN, checks as upstream_checks, neuron_quotes, neuron_table, rules_sentence, upstream_study
 
 # (glue key, claim, variant, reference, the paper's sign of variant minus reference)
 CLAIMS = [("adv", "adversarial training: more DR", "cnn_adv", "cnn_ce", +1),
@@ -27,10 +28,8 @@ REGULARISER_VARIANTS = r"cnn_(dropout\d+|decov|ce)$"
 DROPOUT_ORDER = ["cnn_ce", "cnn_dropout10", "cnn_dropout30", "cnn_dropout50", "cnn_dropout80"]
 FIRST_K_PREFIXES = ("cnn_mrl", "cnn_ce")  # the models also probed on their first-k neurons
 FIRST_K_FRACTIONS = [0.005, 0.01, 0.05, 0.1]
-ROBUST_GAIN = 0.1  # adversarial training "worked": robust accuracy above the reference's by this
 AT_FRACTION = 0.2  # the fraction at which the CNN and the ViT are compared
 CKA_FRACTION = 0.1
-MRL_MIN_GAIN = 0.0  # Matryoshka "worked": its first-k neurons beat k random ones by more than this (points)
 CONFOUND_RHO = 0.5  # width is confounded when full-layer accuracy rises with width at least this strongly
 
 
@@ -130,7 +129,9 @@ def run(models, datasets, n_train, n_test, fractions, seeds, cka_dataset) -> Res
     cards = zoo_cards(models)
     adv = cards[cards.variant == "cnn_adv"]
     epsilon = float(read_card(adv.model.iloc[0])["config"]["epsilon"]) if len(adv) else float("nan")
-    return assemble(params, curves, table, cka, cards, epsilon)
+    result = assemble(params, curves, table, cka, cards, epsilon)
+    result.frames.update(zip(("neurons", "drops", "nested"), upstream_study(models)))
+    return result
 
 
 def assemble(params: dict, curves: pd.DataFrame, table: pd.DataFrame, cka: pd.DataFrame, cards: pd.DataFrame,
@@ -162,23 +163,10 @@ def per_variant(table: pd.DataFrame) -> pd.DataFrame:
 
 def variant_checks(result: Result) -> pd.DataFrame:
     """Did each trained variant do what its training was meant to do, on its upstream task,
-    before a claim compares it? Adversarial: robust accuracy above the reference's by
-    :data:`ROBUST_GAIN`; Matryoshka: first-k neurons above k random ones (mean over tasks and
-    small fractions) by more than :data:`MRL_MIN_GAIN` points. A variant missing from the
-    run is left out."""
-    cards, rows = result.cards, []
-    adv, ref = cards[cards.variant == "cnn_adv"], cards[cards.variant == "cnn_ce"]
-    if len(adv) and len(ref):
-        gain = float(adv.robust_accuracy.mean() - ref.robust_accuracy.mean())
-        rows.append({"variant": "cnn_adv", "trained to": "resist ℓ2 attacks",
-                     "measured": f"robust accuracy {100 * gain:+.1f} points against the reference",
-                     "needed": f"more than {100 * ROBUST_GAIN:+.0f}", "passed": gain > ROBUST_GAIN})
-    mrl = _first_gain(result.small_k, "cnn_mrl")
-    if not np.isnan(mrl):
-        rows.append({"variant": "cnn_mrl", "trained to": "put information in its first neurons",
-                     "measured": f"first-k minus random-k {mrl:+.1f} points",
-                     "needed": f"more than {MRL_MIN_GAIN:+.1f}", "passed": mrl > MRL_MIN_GAIN})
-    return pd.DataFrame(rows, columns=["variant", "trained to", "measured", "needed", "passed"])
+    before a claim compares it? The rules are :mod:`.variants`'s; a variant missing from the
+    run, or a run without the upstream study, is left out."""
+    f = result.frames
+    return upstream_checks(result.cards, f.get("neurons"), f.get("drops"), f.get("nested"))
 
 
 def width_confound(width_table: pd.DataFrame) -> pd.DataFrame:
@@ -214,6 +202,11 @@ def checks_display(result: Result) -> pd.DataFrame:
     """:func:`variant_checks` as the chapter shows it (yes/no)."""
     vc = variant_checks(result)
     return vc.assign(passed=vc.passed.map({True: "yes", False: "no"})).set_index("variant")
+
+
+def neurons_display(result: Result) -> pd.DataFrame:
+    """Dead and constant neurons and the penultimate covariance per zoo model (:mod:`.variants`)."""
+    return neuron_table(result.neurons)
 
 
 def cards_table(result: Result) -> pd.DataFrame:
@@ -324,6 +317,9 @@ def quotes(result: Result) -> dict:
     out["v_width"] = words[WIDTH_CLAIM]
     out["rho_width"] = ", ".join(f"{r.dataset} {r.spearman:+.2f}" for r in result.widths.itertuples())
     out.update(_check_quotes(result))
+    out.update(neuron_quotes(result.frames.get("neurons", pd.DataFrame()),
+                             result.frames.get("nested", pd.DataFrame())))
+    out["checks_rules"] = rules_sentence()
     out["mrl_first_gain"] = _first_gain(result.small_k, "cnn_mrl")
     out["ce_first_gain"] = _first_gain(result.small_k, "cnn_ce")
     out.update(_regulariser_quotes(result))

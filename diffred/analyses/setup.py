@@ -18,6 +18,7 @@ from ..datasets import load_dataset
 from ..models import load_encoder
 from ..versions import table as versions_lock_table
 from . import Result
+from .setting import note_for
 
 
 SKIMAGE_PHOTOS = ("chelsea", "coffee", "astronaut", "rocket")
@@ -143,7 +144,10 @@ def quotes(result: Result) -> dict:
             "versus_sentence": "the pre-trained features carry knowledge a random network's do not" if better
             else "the random network is as good here, which would cast doubt on the weights",
             "random_sentence": random_sentence(acc_rand, _n_classes(result)),
-            "fair_times": FAIR_TIMES_CHANCE}
+            "fair_times": FAIR_TIMES_CHANCE,
+            "setting_note": note_for(str(result.versus.model.iloc[0]), result.params["compare_dataset"], acc_pre,
+                                     n_train=result.params.get("compare_n_train"),
+                                     image_size=result.params.get("image_size", 112))}
 
 
 def _n_classes(result: Result) -> int:

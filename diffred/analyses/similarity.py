@@ -30,6 +30,7 @@ from ..config import RunConfig
 from ..curves import cached_frames, dr_table, feature_digests, features_of, scale_note, subset_curve
 from ..subsets import random_subsets, subset_size
 from . import Result
+from .setting import note_for
 
 COMPARE_FRACTION = 0.1  # the subset size the prose quotes ("two random 10% subsets")
 PAPER_DATASET = "cifar10"  # the paper's CKA numbers quoted beside ours
@@ -314,15 +315,6 @@ def training_sentence(v: verdicts.Verdict) -> str:
     return "Whether training adds redundancy cannot be decided from these curves."
 
 
-def setting_note(values: dict, acc: float) -> str:
-    """Which sample sizes and resolution this chapter's full-layer accuracy comes from."""
-    return (f"The full-layer accuracy here ({acc:.1f}% for the pre-trained model) is a probe on "
-            f"{values['n_train']:,} training and {values['n_test']:,} test images at {values['image_size']} px "
-            f"with {values['n_seeds']} subset seeds (CKA reads the first {values['n_images']:,} test images); "
-            "chapters with other sample sizes or image sizes report other full-layer accuracies for the same "
-            "model and dataset.")
-
-
 def _paper_strings(paper_cka: pd.DataFrame, fraction: float) -> tuple[dict, str]:
     pc = paper_cka[np.isclose(paper_cka.fraction, fraction) & (paper_cka.dataset == PAPER_DATASET)]
     pc = pc.set_index("pretraining")
@@ -361,5 +353,7 @@ def quotes(result: Result) -> dict:
     for key, m in (("pre", pre), ("rnd", rnd)):
         q |= {f"dr_{key}": drs[m]["dr"], f"dr_{key}_low": drs[m]["low"], f"dr_{key}_high": drs[m]["high"],
               f"dr_grid_{key}": float(d.loc[m, "dr_closest"])}
-    q["setting_note"] = setting_note(result.values, q["acc_pre"])
+    p = result.params
+    q["setting_note"] = (note_for(pre, p["dataset"], q["acc_pre"] / 100, n_train=p["n_train"],
+                                  image_size=p["image_size"]) + f" CKA reads the first {result.n_images:,} test images.")
     return q | claim.quotes("claim5") | learned.quotes("learned") | training.quotes("training")

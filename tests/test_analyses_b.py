@@ -106,6 +106,28 @@ def test_per_class_claim_rule_reaches_every_outcome():
     assert per_class.claim_verdict(even).outcome == "does not hold"
 
 
+def test_even_drops_do_not_hold_and_few_seeds_cannot_say_so():
+    """Ten classes that all drop about 10 points (+/-0.3 noise): the permutation test cannot
+    separate them from chance, and the spread's interval lies below 2 points, so claim 6 does
+    not hold; with 2 seeds the same data stay inconclusive."""
+    rng = np.random.default_rng(3)
+    acc = {(1.0, s): [0.9] * 10 for s in range(1, 6)}
+    acc.update({(0.1, s): list(0.8 + 0.003 * rng.standard_normal(10)) for s in range(1, 6)})
+    t = per_class.unevenness_test(_curve(acc), 0.1, n_permutations=1000)
+    assert t["spread_high"] < per_class.SPREAD_MARGIN and t["spread_low"] <= t["spread"] <= t["spread_high"]
+    v = per_class.claim_verdict(t)
+    assert v.outcome == "does not hold" and "drops are even" in v.reason and "2 points" in v.rule
+    two = {k: a for k, a in acc.items() if k[1] <= 2}
+    assert per_class.claim_verdict(per_class.unevenness_test(_curve(two), 0.1, n_permutations=1000)).outcome \
+        == "inconclusive"
+
+
+def test_spread_interval_known_answer():
+    D = np.array([[0.1, 0.3], [0.1, 0.3], [0.1, 0.3]])  # every seed: classes 20 points apart
+    out = per_class.spread_interval(D)
+    assert out == pytest.approx({"spread": 10.0, "spread_low": 10.0, "spread_high": 10.0})
+
+
 def test_unevenness_uses_within_seed_permutations():
     """A shift shared by all classes of one subset does not change the p-value."""
     rng = np.random.default_rng(3)

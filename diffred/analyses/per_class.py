@@ -4,6 +4,8 @@ permutation test of whether the unevenness exceeds subset-to-subset noise."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
@@ -19,6 +21,16 @@ CLAIM6 = verdicts.difference_rule(
     "some classes lose more than others", "the variance across classes of the mean accuracy drop, minus its "
     "mean under the null (classes permuted within each subset seed)", expected_sign=+1, alpha=SIGNIFICANCE,
     unit="points squared")
+#: Claim 6 also does not hold when the classes' drops are even: the upper end of the bootstrap
+#: interval (over subset seeds) of their spread (standard deviation across classes of the
+#: seed-mean drop) is below this many points; it needs at least :data:`EVEN_MIN_SEEDS` seeds.
+SPREAD_MARGIN = 2.0
+EVEN_MIN_SEEDS = 3
+N_BOOT = 2000
+CLAIM6_STATEMENT = (f"{CLAIM6.statement[:-1]}. It also does not hold when the drops are even: the upper end of "
+                    f"the {100 * verdicts.LEVEL:.0f}% bootstrap interval (subset seeds resampled) of their spread, the "
+                    f"standard deviation across classes of the mean drop, is below {SPREAD_MARGIN:g} points (with at "
+                    f"least {EVEN_MIN_SEEDS} subset seeds).")
 #: The heatmap shows fractions from this one up (smaller ones are all near chance).
 HEATMAP_MIN_FRACTION = 0.005
 #: How many of the hardest-hit classes the verdict names.
@@ -69,17 +81,37 @@ def unevenness_test(curve: pd.DataFrame, fraction: float, n_permutations: int = 
     if not np.isfinite(D).all():
         raise ValueError("the unevenness statistic is not finite; check the per-class accuracies")
     out = stats.within_seed_permutation(D, n_permutations, random_state)
+    out |= spread_interval(D, random_state=random_state)
     worst = int(np.argmax(D.mean(0)))
     return {**out, "fraction": fraction, "worst_class": cols[worst][4:], "worst_drop_points": 100 * float(D.mean(0)[worst]),
             "mean_drop_points": 100 * float(D.mean()), "best_drop_points": 100 * float(D.mean(0).min())}
 
 
+def spread_interval(D, n_boot: int = N_BOOT, level: float = verdicts.LEVEL, random_state: int = 0) -> dict:
+    """The spread of the classes' drops ``D (n_seeds, n_classes)``: the standard deviation
+    across classes of the seed-mean drop, in points, with a percentile bootstrap interval
+    (subset seeds resampled with replacement)."""
+    D = np.asarray(D, float)
+    rng = np.random.default_rng(random_state)
+    pick = rng.integers(0, len(D), (n_boot, len(D)))
+    boot = 100 * D[pick].mean(1).std(1)
+    lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    return {"spread": 100 * float(D.mean(0).std()), "spread_low": float(lo), "spread_high": float(hi)}
+
+
 def claim_verdict(test: dict) -> verdicts.Verdict:
     """:data:`CLAIM6` on the test's excess over its null mean (points squared), with the
-    one-sided p-value in the direction of the observed excess."""
+    one-sided p-value in the direction of the observed excess; where that cannot decide,
+    "does not hold" when the drops' spread is surely below :data:`SPREAD_MARGIN` points."""
     excess = 1e4 * (test["statistic"] - test["null_mean"])
     p = test["p_value"] if excess >= 0 else test["p_less"]
-    return CLAIM6.judge(excess, p)
+    v = dataclasses.replace(CLAIM6.judge(excess, p), rule=CLAIM6_STATEMENT)
+    hi = test.get("spread_high", float("nan"))
+    if v.outcome == verdicts.UNDECIDED and test.get("n_seeds", 0) >= EVEN_MIN_SEEDS and hi < SPREAD_MARGIN:
+        v = dataclasses.replace(v, outcome=verdicts.FAILS, reason=(
+            f"{v.reason} The classes' drops are even: their spread is {test['spread']:.2f} points "
+            f"({100 * verdicts.LEVEL:.0f}% interval {test['spread_low']:.2f} to {hi:.2f}), below {SPREAD_MARGIN:g}."))
+    return v
 
 
 def run(*, model, arch, dataset, n_train, image_size, fractions, seeds, test_fraction, n_permutations) -> Result:

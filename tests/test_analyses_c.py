@@ -310,6 +310,11 @@ def test_variant_checks_pass_and_fail():
     assert not bool(pretraining.variant_checks(r).set_index("variant").loc["cnn_adv", "passed"])
     q = pretraining.quotes(r)
     assert q["v_adv"].startswith("inconclusive") and "cnn_adv did not do" in q["checks_sentence"]
+    assert q["checks_sentence"].endswith("the claims that rest on cnn_adv are reported as inconclusive, not compared")
+    assert pretraining._failed_sentence(["cnn_mrl", "cnn_dropout10"]) == (
+        "cnn_mrl and cnn_dropout10 did not do what their training was meant to do; the claims that rest on cnn_mrl "
+        "are reported as inconclusive, not compared; no claim rests on cnn_dropout10, whose rows are shown for "
+        "reading only")
     assert pretraining.checks_display(r).loc["cnn_adv", "passed"] == "no"
 
 

@@ -335,9 +335,23 @@ def _check_quotes(result: Result) -> dict:
     failed = list(vc[~vc.passed.astype(bool)].variant)
     conf = width_confound(result.width_table) if len(result.width_table) else pd.DataFrame(columns=["rho_full"])
     dr = result.per_variant.dr_0_9.round(3)
-    return {"checks_sentence": ("every checked variant did what its training was meant to do" if not failed else
-                                f"{' and '.join(failed)} did not do what its training was meant to do, so the "
-                                "claims that rest on it are reported as inconclusive, not compared"),
+    return {"checks_sentence": _failed_sentence(failed),
             "rho_full_width": ", ".join(f"{r.dataset} {r.rho_full:+.2f}" for r in conf.itertuples()) or "not measured",
             "dr_levels": int(dr.nunique()), "dr_rows": int(len(dr)),
             "dr_levels_list": ", ".join(f"{v:.2f}" for v in sorted(dr.unique()))}
+
+
+def _failed_sentence(failed: list) -> str:
+    """Which variants failed their check, and what that does to the claims resting on them."""
+    if not failed:
+        return "every checked variant did what its training was meant to do"
+    used = {v for _, _, v, ref, _ in CLAIMS} | {ref for *_, ref, _ in CLAIMS}
+    names = ", ".join(failed[:-1]) + (" and " if len(failed) > 1 else "") + failed[-1]
+    out = f"{names} did not do what {'their' if len(failed) > 1 else 'its'} training was meant to do"
+    claimed = [v for v in failed if v in used]
+    if claimed:
+        out += f"; the claims that rest on {', '.join(claimed)} are reported as inconclusive, not compared"
+    rest = [v for v in failed if v not in used]
+    if rest:
+        out += f"; no claim rests on {', '.join(rest)}, whose rows are shown for reading only"
+    return out

@@ -24,7 +24,7 @@ from .. import metrics, paper, stats, verdicts
 from ..config import PROJECT_ROOT
 from ..curves import class_columns, dr_table, run_curves, scale_note
 from . import Result
-from .predictors import curve_measures
+from .predictors import GAP_FRACTION, curve_measures
 
 #: Models whose name ends so are random-weight controls, not pre-trained encoders.
 RANDOM_SUFFIX = "_random"
@@ -41,8 +41,6 @@ N_BOOT = 500
 IMAGENET_CSV = PROJECT_ROOT / "data" / "imagenet" / "accuracy.csv"
 #: Which source's top-1 the size table shows (T: the TensorFlow EfficientNet-Lite README).
 IMAGENET_PROVENANCE = "T"
-#: The fraction of neurons at which the size table reads the accuracy gap.
-GAP_FRACTION = 0.2
 TASK_RULE = verdicts.correlation_rule(
     "critical mass depends on the task",
     "Spearman's rho between full-layer accuracy and DR(0.9) read off the curve, over the pre-trained "
@@ -173,7 +171,7 @@ def difficulty_note(pre: pd.DataFrame, paper_points: pd.DataFrame) -> str:
 def _by_model(pre: pd.DataFrame, models) -> str:
     """'0.80 for efficientnet_lite0 and 0.70 for efficientnet_lite2': mean DR per model."""
     means = pre.groupby("model").dr_closest.mean()
-    return _words(f"{means[m]:.2f} for {m}" for m in models if m in means.index)
+    return words(f"{means[m]:.2f} for {m}" for m in models if m in means.index)
 
 
 def _claim_strings(v: verdicts.Verdict, n: int, paper_points: pd.DataFrame) -> dict:
@@ -205,7 +203,8 @@ def quotes(result: Result) -> dict:
             **claim7_quotes(pre, result.paper_table)}
 
 
-def _words(items) -> str:
+def words(items) -> str:
+    """'a, b and c': items listed in a sentence."""
     items = [str(x) for x in items]
     return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
 
@@ -217,8 +216,8 @@ def setting_quotes(result: Result) -> dict:
     pre = [m for m in models if not m.endswith(RANDOM_SUFFIX)]
     rnd = [m for m in models if m.endswith(RANDOM_SUFFIX)]
     lo, hi = int(dr.classes.min()), int(dr.classes.max())
-    return {"models_pre": _words(pre), "models_random": _words(rnd) if rnd else "none",
-            "datasets_used": _words(result.params["datasets"]),
+    return {"models_pre": words(pre), "models_random": words(rnd) if rnd else "none",
+            "datasets_used": words(result.params["datasets"]),
             "classes_note": f"all {lo}-class" if lo == hi else f"of {lo} to {hi} classes",
             "size_sentence": size_sentence(result.sizes), "gap_fraction": GAP_FRACTION,
             "widths_note": widths_note(result.sizes)}
@@ -231,7 +230,7 @@ def widths_note(sizes: pd.DataFrame) -> str:
         return "no sized model is in this build"
     if len(w) == 1:
         return f"the probed penultimate layer has {w[0]} neurons in each"
-    return "probed penultimate widths " + _words(w)
+    return "probed penultimate widths " + words(w)
 
 
 def claim7_verdict(pre: pd.DataFrame) -> verdicts.Verdict:

@@ -127,3 +127,34 @@ def test_class_tasks_are_balanced_and_drop_impossible_shots():
 def test_spearman_p_matches_stats():
     rho, p = stats.permutation_p_correlation([2, 2, 5, 5, 10, 20], [0.99, 0.98, 0.95, 0.96, 0.9, 0.8])
     assert rho < -0.9 and p < 0.05
+
+
+@pytest.mark.parametrize("drs, outcome", [
+    ([0.80, 0.82, 0.81, 0.90, 0.91, 0.89, 0.95, 0.97, 0.96], verdicts.HOLDS),     # more images, higher DR
+    ([0.96, 0.97, 0.95, 0.90, 0.91, 0.89, 0.80, 0.82, 0.81], verdicts.FAILS),     # the opposite
+    ([0.90, 0.95, 0.92, 0.91, 0.96, 0.90, 0.93, 0.94, 0.90], verdicts.UNDECIDED), # no trend
+])
+def test_shots_rule_reaches_its_outcomes(drs, outcome):
+    shots = [10, 10, 10, 100, 100, 100, 1000, 1000, 1000]
+    v = predictors.axis_verdicts(_tasks([(2, 0.9), (5, 0.9), (10, 0.9)], zip(shots, drs)))["shots"]
+    assert v.outcome == outcome
+    assert "training images per class" in v.rule and "positive" in v.rule
+
+
+def test_paper_error_bar_is_read_like_ours():
+    q = randomness.paper_comparison(1.0)
+    assert q["paper_needed"] == "97" and q["paper_half5"] == pytest.approx(1.96 / np.sqrt(5))
+    missing = randomness.paper_comparison(float("nan"))
+    assert np.isnan(missing["paper_half5"]) and "no count" in missing["paper_needed"]
+
+
+def test_setting_quotes_follow_the_run():
+    from diffred.analyses import Result
+    from diffred.config import RunConfig
+    tasks = pd.concat([_tasks([(2, 0.9), (10, 0.8)], [(10, 0.7), (1000, 0.9)]).assign(joined=False),
+                       pd.DataFrame([{"axis": "classes", "classes": 20, "shots": 100, "dr": 0.7, "joined": True}])])
+    r = Result({"lite": ("a", "b", "c")}, {"tasks": tasks},
+               {"cfg": RunConfig(model="m", dataset="d", n_train=10, n_test=None, image_size=64)})
+    q = randomness.setting_quotes(r)
+    assert q["main_setting"] == "m (ImageNet weights) on d at 64 px" and q["lite_models"] == "a, b and c"
+    assert q["shots_used"] == "10 and 1,000" and q["base_shots"] == 100 and q["all_classes"] == 10

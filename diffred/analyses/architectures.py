@@ -5,7 +5,12 @@ Claim 2's "critical mass depends on the task" is decided by :data:`TASK_RULE`: S
 rho between full-layer accuracy and DR(0.9) read off each curve
 (:func:`diffred.metrics.dr_interpolated`, with a bootstrap interval over subset seeds),
 over the pre-trained (model, task) pairs, with an exact permutation p-value; inconclusive
-when p > alpha or when there are too few pairs for any p-value to reach alpha."""
+when p > alpha or when there are too few pairs for any p-value to reach alpha. The controlled
+test of claim 2 (class count and training images per class, one encoder) is chapter 13's
+(:func:`diffred.analyses.predictors.axis_verdicts`).
+
+:func:`size_table` sets the EfficientNet-Lite0/1/2 sizes (published parameter counts and
+ImageNet top-1, ``data/imagenet/``) beside this build's DR(0.9) and gap at 20%."""
 
 from __future__ import annotations
 
@@ -16,8 +21,10 @@ import math
 import pandas as pd
 
 from .. import metrics, paper, stats, verdicts
+from ..config import PROJECT_ROOT
 from ..curves import class_columns, dr_table, run_curves, scale_note
 from . import Result
+from .predictors import GAP_FRACTION, curve_measures
 
 #: Models whose name ends so are random-weight controls, not pre-trained encoders.
 RANDOM_SUFFIX = "_random"
@@ -30,6 +37,10 @@ CLAIM7 = verdicts.within_rule("every architecture shows diffused redundancy",
 DELTA = 0.9
 #: Bootstrap replicates of each pair's DR interval (over subset seeds).
 N_BOOT = 500
+#: Published ImageNet-1k top-1 and parameter counts of the EfficientNet-Lite checkpoints.
+IMAGENET_CSV = PROJECT_ROOT / "data" / "imagenet" / "accuracy.csv"
+#: Which source's top-1 the size table shows (T: the TensorFlow EfficientNet-Lite README).
+IMAGENET_PROVENANCE = "T"
 TASK_RULE = verdicts.correlation_rule(
     "critical mass depends on the task",
     "Spearman's rho between full-layer accuracy and DR(0.9) read off the curve, over the pre-trained "
@@ -79,7 +90,7 @@ def run(*, models, datasets, n_train, n_test, image_size, fractions, seeds) -> R
     points = pd.concat([dr.assign(who="ours", dr=dr.dr_closest), paper_points.assign(who="paper (authors' curves)")],
                        ignore_index=True)
     frames = {"curves": curves, "dr": dr, "paper_table": paper.load("diffused_redundancy_table"),
-              "paper_points": paper_points, "points": points}
+              "paper_points": paper_points, "points": points, "sizes": size_table(curves, dr, imagenet_accuracy())}
     return Result(params, frames, {"scale_note": scale_note()})
 
 
@@ -87,6 +98,14 @@ def dr_display(result: Result) -> pd.DataFrame:
     """Our DR(0.9) and full-layer accuracy, model x dataset (rounded for display)."""
     cols = [c for c in ("dr_closest", "dr_interp", "dr_low", "dr_high", "full_accuracy") if c in result.dr]
     return result.dr.pivot_table(index="model", columns="dataset", values=cols).round(3)
+
+
+def size_display(result: Result) -> pd.DataFrame:
+    """The model-size table with readable headers (rounded for display)."""
+    names = {"model": "model", "params_m": "parameters (M)", "top1": "ImageNet top-1 (%)", "width": "width",
+             "tasks": "tasks", "full_accuracy": "full-layer accuracy (%)", "dr": "DR(0.9)",
+             "gap20": f"gap at {GAP_FRACTION:.0%} (points)", "dr_random": "DR(0.9), random weights"}
+    return result.sizes[list(names)].rename(columns=names).set_index("model").round(3)
 
 
 def paper_display(result: Result) -> pd.DataFrame:
@@ -152,8 +171,7 @@ def difficulty_note(pre: pd.DataFrame, paper_points: pd.DataFrame) -> str:
 def _by_model(pre: pd.DataFrame, models) -> str:
     """'0.80 for efficientnet_lite0 and 0.70 for efficientnet_lite2': mean DR per model."""
     means = pre.groupby("model").dr_closest.mean()
-    parts = [f"{means[m]:.2f} for {m}" for m in models if m in means.index]
-    return ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else "".join(parts)
+    return words(f"{means[m]:.2f} for {m}" for m in models if m in means.index)
 
 
 def _claim_strings(v: verdicts.Verdict, n: int, paper_points: pd.DataFrame) -> dict:
@@ -185,6 +203,36 @@ def quotes(result: Result) -> dict:
             **claim7_quotes(pre, result.paper_table)}
 
 
+def words(items) -> str:
+    """'a, b and c': items listed in a sentence."""
+    items = [str(x) for x in items]
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)
+
+
+def setting_quotes(result: Result) -> dict:
+    """What this build ran on, in words: the models (pre-trained, random-weight), the
+    datasets and their class counts, and the model-size sentence (glued beside :func:`quotes`)."""
+    models, dr = list(result.params["models"]), result.dr
+    pre = [m for m in models if not m.endswith(RANDOM_SUFFIX)]
+    rnd = [m for m in models if m.endswith(RANDOM_SUFFIX)]
+    lo, hi = int(dr.classes.min()), int(dr.classes.max())
+    return {"models_pre": words(pre), "models_random": words(rnd) if rnd else "none",
+            "datasets_used": words(result.params["datasets"]),
+            "classes_note": f"all {lo}-class" if lo == hi else f"of {lo} to {hi} classes",
+            "size_sentence": size_sentence(result.sizes), "gap_fraction": GAP_FRACTION,
+            "widths_note": widths_note(result.sizes)}
+
+
+def widths_note(sizes: pd.DataFrame) -> str:
+    """The probed layer's width across the sized models, in words."""
+    w = sorted(set(int(x) for x in sizes.width))
+    if not w:
+        return "no sized model is in this build"
+    if len(w) == 1:
+        return f"the probed penultimate layer has {w[0]} neurons in each"
+    return "probed penultimate widths " + words(w)
+
+
 def claim7_verdict(pre: pd.DataFrame) -> verdicts.Verdict:
     """:data:`CLAIM7` on each pre-trained (model, task) pair, by model and then across models."""
     models = {}
@@ -204,3 +252,45 @@ def claim7_quotes(pre: pd.DataFrame, paper_table: pd.DataFrame) -> dict:
     theirs = "; ".join(f"{m} {r['min']:.2f} to {r['max']:.2f}" for m, r in printed.iterrows())
     return {"claim7_badge": v.badge(7), **v.quotes("claim7"), "claim7_ours": f"DR(0.9) {ours}",
             "claim7_paper": f"DR(0.9) in the rows Table 1 prints: {theirs}"}
+
+
+def imagenet_accuracy(path=IMAGENET_CSV) -> pd.DataFrame:
+    """Published parameter counts (millions) and ImageNet-1k top-1 (%) per built-in model,
+    from ``data/imagenet/accuracy.csv`` (rows of provenance :data:`IMAGENET_PROVENANCE`)."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing; it ships with the repository (data/imagenet/)")
+    df = pd.read_csv(path, comment="#")
+    return df[df.provenance == IMAGENET_PROVENANCE][["model", "params_m", "top1"]].reset_index(drop=True)
+
+
+def size_table(curves: pd.DataFrame, dr: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """The model-size axis: one row per pre-trained model of this build that ``published``
+    lists, fewest parameters first, with its published size and top-1, the width of the
+    probed layer, and over this build's tasks the mean full-layer accuracy (%), DR(0.9) read
+    off the curve, the gap (points) at :data:`GAP_FRACTION` of neurons, and the mean DR of
+    its random-weight copy (NaN when the build has none)."""
+    c = curves[curves.selector == "random"] if "selector" in curves else curves
+    gaps = pd.DataFrame([{"model": m, "dataset": ds, "gap": curve_measures(g, GAP_FRACTION)["gap20"]}
+                         for (m, ds), g in c.groupby(["model", "dataset"])])
+    per = dr.merge(gaps, on=["model", "dataset"], how="left")
+    width = c.groupby("model").k.max().rename("width")
+    mean = per.groupby("model").agg(tasks=("dataset", "size"), full_accuracy=("full_accuracy", "mean"),
+                                    dr=("dr_interp", "mean"), gap20=("gap", "mean"))
+    out = published.merge(width, left_on="model", right_index=True).merge(mean, left_on="model", right_index=True)
+    rnd = mean.dr[mean.index.str.endswith(RANDOM_SUFFIX)].rename("dr_random")
+    rnd.index = rnd.index.str.removesuffix(RANDOM_SUFFIX)
+    out = out.merge(rnd, left_on="model", right_index=True, how="left")
+    return out.assign(full_accuracy=100 * out.full_accuracy).sort_values("params_m").reset_index(drop=True)
+
+
+def size_sentence(sizes: pd.DataFrame) -> str:
+    """What the model-size table shows, in words (a description: three sizes are no test)."""
+    if len(sizes) < 2:
+        return "this build has fewer than two of the sized models, so there is no model-size axis to read"
+    trend = sizes.dr.diff().dropna()
+    word = ("rises" if (trend > 0).all() else "falls" if (trend < 0).all() else "does not move monotonically")
+    models = ", ".join(sizes.model)
+    return (f"from {models} ({sizes.params_m.iloc[0]:.1f}M to {sizes.params_m.iloc[-1]:.1f}M parameters, ImageNet "
+            f"top-1 {sizes.top1.iloc[0]:.1f}% to {sizes.top1.iloc[-1]:.1f}%), the mean DR(0.9) goes "
+            + ", ".join(f"{x:.3f}" for x in sizes.dr) + f": it {word} with model size; with "
+            f"{len(sizes)} sizes this is a description, not a test")

@@ -27,6 +27,8 @@ CONSTANT_STD = 1e-6
 #: Fractions probed per task of the task-difficulty study, and their subset seeds.
 TASK_FRACTIONS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 DELTA = 0.9
+#: The fraction of neurons at which a curve's accuracy gap (``gap20``) is read.
+GAP_FRACTION = 0.2
 
 
 def _spectrum(X, standardise: bool = True) -> np.ndarray:
@@ -74,7 +76,7 @@ def predictor_row(X) -> dict:
             "pr_share": pr / d, "constant_share": const, "dead_share": dead}
 
 
-def curve_measures(curve: pd.DataFrame, fraction: float = 0.2) -> dict:
+def curve_measures(curve: pd.DataFrame, fraction: float = GAP_FRACTION) -> dict:
     """DR(0.9) read off the curve by interpolation, the grid DR, and the gap (points) at
     ``fraction`` of neurons, from the random-subset rows of one curve."""
     rows = curve[curve.selector == "random"] if "selector" in curve else curve

@@ -33,6 +33,7 @@ from ..store import sha256_file
 from ..subsets import Basis, Member, Selection, random_permutation, subset_size
 from . import Result
 from . import predictors as pred
+from .architectures import words
 
 #: The mean of n subsets is within this many points of the mean of all (at 95%) when
 #: n >= (Z * sd / TARGET_POINTS)^2.
@@ -272,8 +273,31 @@ def quotes(r: Result) -> dict:
     for prefix, v in (("diffused", r.diffused), ("pdr", r.dr), ("pgap", r.gap), ("classes", r.classes),
                       ("shots", r.shots)):
         q.update(v.quotes(prefix))
+    q.update(paper_comparison(head.get("paper_sd", float("nan"))) | setting_quotes(r))
     t = r.tasks[r.tasks.axis == "classes"].groupby("classes")[["full_accuracy", "dr"]].mean()
     q.update({"few_classes": int(t.index.min()), "many_classes": int(t.index.max()),
               "acc_few": 100 * t.full_accuracy.iloc[0], "acc_many": 100 * t.full_accuracy.iloc[-1],
               "dr_few": t.dr.iloc[0], "dr_many": t.dr.iloc[-1]})
     return q
+
+
+def paper_comparison(paper_sd: float, n_paper: int = 5) -> dict:
+    """The paper's ``n_paper``-subset error bar (sd in points) read the same way as ours:
+    the 95% half-width of its mean, and the subsets its spread would need for
+    :data:`TARGET_POINTS` (NaN, and no count, where the paper prints no sd)."""
+    if not math.isfinite(paper_sd):
+        return {"paper_half5": float("nan"), "paper_needed": "no count (the paper prints no sd there)"}
+    return {"paper_half5": Z * paper_sd / math.sqrt(n_paper), "paper_needed": str(subsets_needed(paper_sd))}
+
+
+def setting_quotes(r: Result) -> dict:
+    """What the chapter ran on, in words: the spread's encoder and data, the sized encoders,
+    and the difficulty study's class counts and training-set sizes."""
+    cfg, t = r.cfg, r.tasks
+    fm = t[~t.joined.astype(bool)] if "joined" in t else t
+    return {"main_setting": f"{cfg.model} (ImageNet weights) on {cfg.dataset} at {cfg.image_size} px",
+            "task_setting": f"{cfg.model}'s features of the whole {cfg.dataset} and mnist5k splits",
+            "lite_models": words(r.params["lite"]), "gap_fraction": pred.GAP_FRACTION,
+            "shots_used": words(f"{x:,}" for x in sorted(t[t.axis == "shots"].shots.unique())),
+            "base_shots": int(t[t.axis == "classes"].shots.max()), "all_classes": int(fm.classes.max()),
+            "dataset": cfg.dataset}

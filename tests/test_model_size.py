@@ -65,6 +65,7 @@ def test_setting_quotes_words_the_models_datasets_and_widths():
     assert q["models_pre"] == "big and small" and q["models_random"] == "small_random"
     assert q["datasets_used"] == "x and y" and q["classes_note"] == "of 10 to 20 classes"
     assert q["widths_note"] == "the probed penultimate layer has 100 neurons in each"
+    assert q["setting_note"].startswith("Here the whole layer of big on x reaches")
     assert arch.setting_quotes(Result({"models": ["big"], "datasets": ["x"]}, {
         "dr": dr.assign(classes=10), "sizes": r.sizes}))["classes_note"] == "all 10-class"
 

@@ -24,6 +24,7 @@ from .. import metrics, paper, stats, verdicts
 from ..config import PROJECT_ROOT
 from ..curves import class_columns, dr_table, run_curves, scale_note
 from . import Result
+from .setting import note_for
 from .predictors import GAP_FRACTION, curve_measures
 
 #: Models whose name ends so are random-weight controls, not pre-trained encoders.
@@ -220,7 +221,17 @@ def setting_quotes(result: Result) -> dict:
             "datasets_used": words(result.params["datasets"]),
             "classes_note": f"all {lo}-class" if lo == hi else f"of {lo} to {hi} classes",
             "size_sentence": size_sentence(result.sizes), "gap_fraction": GAP_FRACTION,
-            "widths_note": widths_note(result.sizes)}
+            "widths_note": widths_note(result.sizes), "setting_note": _setting_note(result)}
+
+
+def _setting_note(result: Result) -> str:
+    """:func:`.setting.note_for` on the first model and dataset of this build."""
+    p, dr = result.params, result.dr
+    row = dr[(dr.model == p["models"][0]) & (dr.dataset == p["datasets"][0])]
+    if row.empty or "full_accuracy" not in row:
+        return ""
+    return note_for(p["models"][0], p["datasets"][0], float(row.full_accuracy.iloc[0]), n_train=p.get("n_train"),
+                    n_test=p.get("n_test"), image_size=p.get("image_size", 112))
 
 
 def widths_note(sizes: pd.DataFrame) -> str:

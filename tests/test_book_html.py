@@ -300,7 +300,7 @@ def test_html_loads_no_remote_scripts_or_styles(built_book):
 
 
 #: Which chapter owns each of the paper's claims (the ledger pastes from it).
-CLAIM_OWNERS = {1: "02_random_subsets", 2: "06_architectures", 3: "02_random_subsets", 4: "03_selectors",
+CLAIM_OWNERS = {1: "02_random_subsets", 2: "13_how_random", 3: "02_random_subsets", 4: "03_selectors",
                 5: "04_similarity", 6: "05_per_class", 7: "06_architectures", 8: "11_pretraining",
                 9: "11_pretraining", 10: "11_pretraining", 11: "12_layers"}
 _VERDICTS_JS = """() => Object.fromEntries([...document.querySelectorAll('span.claim-verdict')]

@@ -33,7 +33,7 @@ from ..store import sha256_file
 from ..subsets import Basis, Member, Selection, random_permutation, subset_size
 from . import Result
 from . import predictors as pred
-from .architectures import words
+from .architectures import paper_dr_points, task_test, words
 
 #: The mean of n subsets is within this many points of the mean of all (at 95%) when
 #: n >= (Z * sd / TARGET_POINTS)^2.
@@ -273,7 +273,7 @@ def quotes(r: Result) -> dict:
     for prefix, v in (("diffused", r.diffused), ("pdr", r.dr), ("pgap", r.gap), ("classes", r.classes),
                       ("shots", r.shots)):
         q.update(v.quotes(prefix))
-    q.update(paper_comparison(head.get("paper_sd", float("nan"))) | setting_quotes(r))
+    q.update(paper_comparison(head.get("paper_sd", float("nan"))) | setting_quotes(r) | claim2_quotes(r))
     t = r.tasks[r.tasks.axis == "classes"].groupby("classes")[["full_accuracy", "dr"]].mean()
     q.update({"few_classes": int(t.index.min()), "many_classes": int(t.index.max()),
               "acc_few": 100 * t.full_accuracy.iloc[0], "acc_many": 100 * t.full_accuracy.iloc[-1],
@@ -301,3 +301,24 @@ def setting_quotes(r: Result) -> dict:
             "shots_used": words(f"{x:,}" for x in sorted(t[t.axis == "shots"].shots.unique())),
             "base_shots": int(t[t.axis == "classes"].shots.max()), "all_classes": int(fm.classes.max()),
             "dataset": cfg.dataset}
+
+
+def claim2_verdict(r: Result) -> verdicts.Verdict:
+    """Claim 2 (harder tasks need more neurons) over the two controlled axes, combined by
+    :func:`diffred.verdicts.across`: the ledger's verdict on claim 2."""
+    what = "axes of task difficulty (the class count, the training images per class)"
+    v = verdicts.across({"the class count": r.classes, "the training images per class": r.shots}, what=what)
+    return dataclasses.replace(v, rule=f"{pred.CLASS_RULE.statement} {pred.SHOTS_RULE.statement} "
+                                       f"{verdicts.ACROSS_STATEMENT.format(what=what)}")
+
+
+def claim2_quotes(r: Result) -> dict:
+    """The ledger keys of claim 2: the combined verdict, our two rhos, the paper's curves."""
+    v = claim2_verdict(r)
+    rho_p, p_p, n_p = task_test(paper_dr_points(), "full_accuracy", "dr")
+    ours = "; ".join(f"{name} rho {verdicts.fmt(a.statistic, 2)} ({verdicts.fmt_p(a.p_value)}, {a.n} tasks)"
+                     if a.p_value is not None else f"{name}: not measured"
+                     for name, a in (("class count", r.classes), ("training images per class", r.shots)))
+    return {"claim2_badge": v.badge(2), **v.quotes("claim2"), "claim2_ours": f"DR(0.9) against {ours}",
+            "claim2_paper": f"no controlled study; over the authors' {n_p} (model, task) curves, DR(0.9) against "
+                            f"full-layer accuracy: rho {verdicts.fmt(rho_p, 2)} ({verdicts.fmt_p(p_p)})"}

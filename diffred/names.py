@@ -12,8 +12,9 @@ from .models import BUILTIN, looks_like_path
 from .zoo import read_card, zoo_names
 
 #: The prose names of the built-in datasets; any other name is shown as given.
-DATASET_WORDS = {"fashion_mnist": "Fashion-MNIST", "fashion_mnist_heldout": "Fashion-MNIST (held-out half)",
-                 "mnist5k": "MNIST-5k", "digits": "digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100"}
+DATASET_WORDS = {"fashion_mnist": "Fashion-MNIST", "fashion_mnist_heldout": "Fashion-MNIST classes 5-9 (never seen in the zoo's training)",
+                 "mnist5k": "MNIST-5k", "digits": "digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+                 "flowers102": "Flowers-102", "oxford_pets": "Oxford-IIIT Pets"}
 
 
 def model_words(model: str, arch: str | None = None) -> str:

@@ -64,8 +64,8 @@ def publish_notebook(source: Path, target: Path) -> Path:
 
 def add_notebook_download(app, pagename, templatename, context, doctree) -> None:
     """``html-page-context``: publish the page's executed notebook and list it in the menu."""
-    if app.builder.format != "html":
-        return
+    if app.builder.format != "html" or context.get("page_source_suffix") == ".ipynb":
+        return  # not HTML, or the page's own source (offered by the theme) is the notebook
     source = executed_notebook(Path(app.outdir), pagename)
     if source is None:
         return

@@ -9,10 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from .models import BUILTIN, looks_like_path
-from .zoo import read_card, zoo_names
+from .zoo import zoo_names
 
 #: The prose names of the built-in datasets; any other name is shown as given.
-DATASET_WORDS = {"fashion_mnist": "Fashion-MNIST", "fashion_mnist_heldout": "Fashion-MNIST classes 5-9 (never seen in the zoo's training)",
+DATASET_WORDS = {"fashion_mnist": "Fashion-MNIST", "fashion_mnist_heldout": "held-out Fashion-MNIST classes 5-9",
                  "mnist5k": "MNIST-5k", "digits": "digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                  "flowers102": "Flowers-102", "oxford_pets": "Oxford-IIIT Pets"}
 
@@ -29,7 +29,7 @@ def model_words(model: str, arch: str | None = None) -> str:
     if looks_like_path(model):
         return f"the checkpoint {Path(model).name}" + (f" ({arch})" if arch else "")
     if model in zoo_names():
-        return f"the project's {model} ({read_card(model)['summary']})"
+        return f"the project's {model}"
     if not model.strip():
         raise ValueError("model is empty: give a built-in name, a timm name or a checkpoint path")
     return f"timm's {model}"

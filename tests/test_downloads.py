@@ -101,7 +101,8 @@ def test_model_and_dataset_words():
     assert names.model_words("efficientnet_lite2_random") == "a randomly initialised EfficientNet-Lite2"
     assert names.model_words("/m/robust.pth", "resnet50") == "the checkpoint robust.pth (resnet50)"
     assert names.model_words("vit_base_patch16_224") == "timm's vit_base_patch16_224"
-    assert names.model_words("cnn_ce_s1").startswith("the project's cnn_ce_s1 (")
+    assert names.model_words("cnn_ce_s1") == "the project's cnn_ce_s1"
+    assert names.dataset_words("fashion_mnist_heldout") == "held-out Fashion-MNIST classes 5-9"
     quotes = names.model_quotes("efficientnet_lite1", key="control")
     assert quotes == {"control_words": "the ImageNet-pretrained EfficientNet-Lite1",
                       "control_words_cap": "The ImageNet-pretrained EfficientNet-Lite1",

@@ -144,7 +144,7 @@ class _Text(HTMLParser):
 def visible_text(html: str) -> str:
     parser = _Text()
     parser.feed(html)
-    return " ".join(" ".join(parser.parts).split())
+    return " ".join("".join(parser.parts).split())
 
 
 #: Inline math MyST would have parsed, left raw: $<non-space>...<non-space>$.
@@ -166,8 +166,8 @@ def test_rerun_page_is_rendered_like_the_book(tmp_path, monkeypatch):
     site = run / "site"
     html = (site / "chapters" / "02_random_subsets.html").read_text()
     text = visible_text(html)
-    used = text.split("What this build uses.")[1][:400]  # smart quotes: The project’s cnn_ce_s1 (...)
-    assert used.startswith(" The project\u2019s cnn_ce_s1 (") and "EfficientNet-Lite0" not in used
+    used = text.split("What this build uses.")[1][:400]  # Sphinx's smart quotes: ’
+    assert used.startswith(" The project\u2019s cnn_ce_s1, frozen") and "EfficientNet-Lite0" not in used
     assert "{glue" not in html and "pasted-text" in html
     assert not RAW_DOLLAR_MATH.findall(text) and "\\(" not in text
     assert html.count('class="math notranslate nohighlight"') >= 3

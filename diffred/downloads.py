@@ -7,7 +7,7 @@ button (Binder, Colab, ...) is configured, which this offline book has none of. 
 extension copies the executed notebook to ``_sources/<page>.ipynb`` (beside the ``.md`` the
 menu already offers) and sets ``ipynb_source`` before the theme builds its menu.
 
-Before copying, text that names where the build machine keeps its files (the cache folder,
+Before copying, stderr outputs are dropped (as on the page) and text that names where the build machine keeps its files (the cache folder,
 the project folder, the home folder) is written as ``$DIFFRED_CACHE``, ``<project>`` and
 ``~``: a download must not show them (:func:`scrub_paths`).
 """
@@ -50,15 +50,24 @@ def executed_notebook(outdir: Path, pagename: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def without_stderr(nb: dict) -> dict:
+    """``nb`` (notebook JSON) without stderr stream outputs: the book's pages drop them
+    (``stderr_output: remove``), and progress bars and warnings are not results."""
+    for cell in nb.get("cells", []):
+        if "outputs" in cell:
+            cell["outputs"] = [o for o in cell["outputs"]
+                               if not (o.get("output_type") == "stream" and o.get("name") == "stderr")]
+    return nb
+
+
 def publish_notebook(source: Path, target: Path) -> Path:
-    """Copy an executed notebook to ``target``, machine paths scrubbed; the copy must still
-    be a JSON notebook (a ValueError names the file otherwise)."""
-    text = scrub_paths(Path(source).read_text(encoding="utf-8"))
+    """Copy an executed notebook to ``target`` without its stderr outputs and with machine
+    paths scrubbed; it must be a JSON notebook (a ValueError names the file otherwise)."""
     try:
-        json.loads(text)
+        nb = json.loads(Path(source).read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
-        raise ValueError(f"{source} is not a JSON notebook after scrubbing paths ({err})") from err
-    atomic_write_text(Path(target), text)
+        raise ValueError(f"{source} is not a JSON notebook ({err})") from err
+    atomic_write_text(Path(target), scrub_paths(json.dumps(without_stderr(nb), indent=1, ensure_ascii=False)))
     return Path(target)
 
 

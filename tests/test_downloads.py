@@ -30,7 +30,8 @@ def test_machine_paths_cover_cache_and_project(tmp_path, monkeypatch):
 def _executed(tmp_path, text="print('hi')", output="hi\n"):
     nb = nbformat.v4.new_notebook()
     cell = nbformat.v4.new_code_cell(text)
-    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output)]
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=output),
+                    nbformat.v4.new_output("stream", name="stderr", text="TqdmWarning: /venv/site-packages")]
     nb.cells = [cell]
     path = tmp_path / "_build" / downloads.EXECUTED_FOLDER / "chapters" / "02_x.ipynb"
     path.parent.mkdir(parents=True)
@@ -47,7 +48,7 @@ def test_page_context_publishes_the_executed_notebook(tmp_path, monkeypatch):
     downloads.add_notebook_download(app, "chapters/02_x", "page.html", context, None)
     assert context["ipynb_source"] == "chapters/02_x.ipynb"
     published = nbformat.reads((outdir / "_sources" / "chapters" / "02_x.ipynb").read_text(), as_version=4)
-    assert published.cells[0].outputs[0].text == "cached at $DIFFRED_CACHE/features\n"
+    assert [o.text for o in published.cells[0].outputs] == ["cached at $DIFFRED_CACHE/features\n"]
     plain = {"page_source_suffix": ".md"}
     downloads.add_notebook_download(app, "chapters/sources", "page.html", plain, None)
     assert "ipynb_source" not in plain  # a page MyST-NB did not execute has no notebook
@@ -56,7 +57,7 @@ def test_page_context_publishes_the_executed_notebook(tmp_path, monkeypatch):
 def test_publish_refuses_what_is_not_json(tmp_path):
     bad = tmp_path / "x.ipynb"
     bad.write_text("{not json")
-    with pytest.raises(ValueError, match="not a JSON notebook"):
+    with pytest.raises(ValueError, match="x.ipynb is not a JSON notebook"):
         downloads.publish_notebook(bad, tmp_path / "out.ipynb")
 
 

@@ -7,7 +7,7 @@
     diffred train VARIANT --seeds 1,2          train a zoo model into data/models/
     diffred sweep GRID.yaml [--scheduler A]    many curves on Dask distributed, into the cache
     diffred run CHAPTER -p key=value ...       execute a chapter with other parameters
-                                               (executed notebook + HTML in results/)
+                                               (executed notebook + its page in results/)
     diffred cache ls|verify|prune|du [--json]  what the cache holds, whether it is sound
                                                and current for this code; remove the stale
 """
@@ -40,6 +40,7 @@ from .params import (
     parameter_types,
     parse_parameters,
 )
+from .rerun_site import build_site, redirect_page
 from .store import atomic_write_text
 from .zoo import read_card, zoo_names
 
@@ -128,30 +129,8 @@ def results_folder(chapter: Path, params: dict, root: Path) -> Path:
     return root / f"{chapter.stem}__{tag}"[:150]
 
 
-GLUE_MIME = "application/papermill.record/"
-
-
-def notebook_html(nb_path: Path) -> str:
-    """A standalone HTML page of an executed chapter. Figures the chapter glued for the book
-    (``myst_nb.glue``, invisible outside Jupyter Book) are shown where they were made; glued
-    numbers appear in the book's prose only, so their records are dropped here."""
-    import nbconvert
-    import nbformat
-    nb = nbformat.read(nb_path, as_version=4)
-    for cell in nb.cells:
-        outputs = []
-        for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            glued = {k[len(GLUE_MIME):]: v for k, v in data.items() if k.startswith(GLUE_MIME)}
-            if not glued:
-                outputs.append(out)
-            elif any(k.startswith("image/") for k in glued):
-                outputs.append(nbformat.v4.new_output("display_data", data=glued))
-        cell["outputs"] = outputs if cell.cell_type == "code" else cell.get("outputs")
-        if cell.cell_type != "code":
-            cell.pop("outputs", None)
-    html, _ = nbconvert.HTMLExporter().from_notebook_node(nb)
-    return html
+#: tqdm's switch: set in the kernel's environment, no progress bar reaches the page.
+TQDM_ENV = "TQDM_DISABLE"
 
 
 def cmd_run(args) -> int:
@@ -174,9 +153,10 @@ def cmd_run(args) -> int:
     shutil.rmtree(work, ignore_errors=True)
     (work / "figures").mkdir(parents=True)
     (work / "parameters.json").write_text(json.dumps(params, indent=2))
-    saved = {k: os.environ.get(k) for k in (FIGURE_DIR_ENV, FIGURE_URL_ENV, DEVICE_ENV)}
+    saved = {k: os.environ.get(k) for k in (FIGURE_DIR_ENV, FIGURE_URL_ENV, DEVICE_ENV, TQDM_ENV)}
     os.environ[FIGURE_DIR_ENV] = str(work / "figures")
     os.environ[FIGURE_URL_ENV] = "figures"
+    os.environ[TQDM_ENV] = "1"  # the kernel's progress bars would only fill stderr
     if args.device:
         os.environ[DEVICE_ENV] = args.device
     print(f"running {path.name} with {json.dumps(params)}; one progress step per cell", flush=True)
@@ -184,7 +164,8 @@ def cmd_run(args) -> int:
     try:
         papermill.execute_notebook(jupytext.read(path), str(nb_path), parameters=params,
                                    cwd=str(path.parent), progress_bar=not args.quiet, kernel_name="python3")
-        (work / f"{path.stem}.html").write_text(notebook_html(nb_path))
+        page = build_site(nb_path, work / "figures", work / "site")
+        (work / f"{path.stem}.html").write_text(redirect_page(page.relative_to(work).as_posix()))
     except PapermillExecutionError as err:
         shutil.rmtree(work, ignore_errors=True)
         raise RuntimeError(f"{path.stem} stopped in cell {err.exec_count}: {err.ename}: "
@@ -201,7 +182,7 @@ def cmd_run(args) -> int:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(work, out_dir)
-    print(f"wrote {out_dir}/: {path.stem}.ipynb, {path.stem}.html, figures/ "
+    print(f"wrote {out_dir}/: {path.stem}.ipynb, site/ (its page; {path.stem}.html opens it), figures/ "
           f"({len(list((out_dir / 'figures').iterdir()))} files), parameters.json")
     return 0
 

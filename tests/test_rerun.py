@@ -2,7 +2,11 @@
 clear, clean failures for bad input (nothing half-written is left behind)."""
 
 import json
+import os
+import re
+from html.parser import HTMLParser
 
+import nbformat
 import numpy as np
 import pandas as pd
 import pytest
@@ -63,8 +67,10 @@ def test_run_chapter_with_checkpoint_and_folder(tmp_path, checkpoint, folder, mo
     ours = curve[curve.source == "ours"]
     assert sorted(ours.k) == [25, 102, 512]  # resnet18 is 512 wide: floor(f * 512)
     assert ours.acc_mean.between(0.0, 1.0).all() and ours.full.iloc[0] > 0.1  # above chance (10 classes)
-    html = (run / "02_random_subsets.html").read_text()
-    assert html.count("data:image/png") >= 2 and "Cite this figure" in html
+    assert "site/chapters/02_random_subsets.html" in (run / "02_random_subsets.html").read_text()
+    page = (run / "site" / "chapters" / "02_random_subsets.html").read_text()
+    assert page.count('class="figure-download"') >= 3 and "Cite this figure" in page
+    assert "the checkpoint resnet18_random.pth (resnet18)" in visible_text(page)
     assert not list(out.glob("*.partial"))
 
 
@@ -110,3 +116,65 @@ def test_bad_inputs_are_refused_before_anything_runs(tmp_path, capsys, folder):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_request_without_cuda(tmp_path, capsys):
     assert "no CUDA GPU" in _refused(["--device", "cuda"], capsys, tmp_path)
+
+
+class _Text(HTMLParser):
+    """The text a reader sees, without scripts, styles, code and math (``span.math``)."""
+
+    SKIP = {"script", "style", "pre", "code"}
+
+    def __init__(self):
+        super().__init__()
+        self.parts, self.stack = [], []
+
+    def handle_starttag(self, tag, attrs):
+        classes = (dict(attrs).get("class") or "").split()
+        if tag in self.SKIP or "math" in classes or self.stack:
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if self.stack and self.stack[-1] == tag:
+            self.stack.pop()
+
+    def handle_data(self, data):
+        if not self.stack:
+            self.parts.append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = _Text()
+    parser.feed(html)
+    return " ".join("".join(parser.parts).split())
+
+
+#: Inline math MyST would have parsed, left raw: $<non-space>...<non-space>$.
+RAW_DOLLAR_MATH = re.compile(r"(?<![\\$])\$(?=\S)[^$\n]*?\S\$(?!\d)")
+MACHINE_PATHS = ("/tmp/", "/root/", "/work/", "site-packages")
+
+
+@pytest.mark.slow
+def test_rerun_page_is_rendered_like_the_book(tmp_path, monkeypatch):
+    """Chapter 02 re-run on another model (the zoo's small CNN, on digits): its page names that
+    model, pasted every glued value, holds math for the book's own MathJax and no stderr, no
+    machine path, folded code, and offers the executed notebook."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("DIFFRED_CACHE", str(cache))
+    out = tmp_path / "results"
+    assert cli.main(["run", "02", "--quiet", "--out", str(out), "-p", "model=cnn_ce_s1", "-p", "datasets=['digits']",
+                     "-p", "fractions=[0.1, 0.2, 1.0]", "-p", "seeds=[1]", "-p", "image_size=32"]) == 0
+    (run,) = out.iterdir()
+    site = run / "site"
+    html = (site / "chapters" / "02_random_subsets.html").read_text()
+    text = visible_text(html)
+    used = text.split("What this build uses.")[1][:400]  # Sphinx's smart quotes: ’
+    assert used.startswith(" The project\u2019s cnn_ce_s1, frozen") and "EfficientNet-Lite0" not in used
+    assert "{glue" not in html and "pasted-text" in html
+    assert not RAW_DOLLAR_MATH.findall(text) and "\\(" not in text
+    assert html.count('class="math notranslate nohighlight"') >= 3
+    assert 'src="../_static/tex-mml-chtml.js' in html and (site / "_static" / "tex-mml-chtml.js").is_file()
+    assert "stderr" not in html and "Tqdm" not in html
+    assert not [p for p in (*MACHINE_PATHS, str(cache), os.environ.get("VIRTUAL_ENV") or "/.venv/") if p in html]
+    assert html.count("tag_hide-input") >= 2  # the chapter's visible code cells are folded
+    assert (site / "chapters" / "figures" / "fig-subset-curves.png").is_file()
+    nb = nbformat.reads((site / "_sources" / "chapters" / "02_random_subsets.ipynb").read_text(), as_version=4)
+    assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")

@@ -50,11 +50,21 @@ def run_cli(command: list[str]) -> str:
     return done.stdout.strip()
 
 
+#: Sub-folders the listing shows as one line (the page's site: hundreds of theme files).
+SUMMARISED = ("site",)
+
+
 def file_listing(folder: Path) -> pd.DataFrame:
-    """Every file under ``folder``, sorted: its relative path and size in bytes."""
-    files = [f for f in sorted(folder.rglob("*")) if f.is_file()]
-    return pd.DataFrame({"file": [str(f.relative_to(folder)) for f in files],
-                         "bytes": [f.stat().st_size for f in files]})
+    """Every file under ``folder``, sorted: its relative path and size in bytes; each folder of
+    :data:`SUMMARISED` is one row, ``site/ (N files)``, with their total size."""
+    rows = {}
+    for f in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = f.relative_to(folder)
+        key = rel.parts[0] if rel.parts[0] in SUMMARISED and len(rel.parts) > 1 else str(rel)
+        n, size = rows.get(key, (0, 0))
+        rows[key] = (n + 1, size + f.stat().st_size)
+    names = [f"{k}/ ({n} files)" if k in SUMMARISED else k for k, (n, _) in rows.items()]
+    return pd.DataFrame({"file": names, "bytes": [size for _, size in rows.values()]})
 
 
 def run(model: str, arch: str, source_dataset: str, per_class: int, test_per_class: int, image_size: int,

@@ -118,8 +118,9 @@ def record(cache: Path, root: Path) -> None:
     atomic_write_text(cache / STAMP, json.dumps(record, indent=1, sort_keys=True))
 
 
-def _cache_path(app) -> Path | None:
-    cfg = getattr(app.env, "mystnb_config", None)
+def execution_cache_path(app) -> Path | None:
+    """MyST-NB's execution cache folder for this build, or None when not in cache mode."""
+    cfg = getattr(getattr(app, "env", None), "mystnb_config", None)
     if cfg is None or cfg.execution_mode != "cache":
         return None
     return Path(cfg.execution_cache_path)
@@ -127,7 +128,7 @@ def _cache_path(app) -> Path | None:
 
 def _on_builder_inited(app) -> None:
     from sphinx.util import logging
-    cache = _cache_path(app)
+    cache = execution_cache_path(app)
     if cache is None:
         return
     changed = invalidate(cache, Path(app.srcdir))
@@ -139,7 +140,7 @@ def _on_builder_inited(app) -> None:
 
 
 def _on_build_finished(app, exception) -> None:
-    cache = _cache_path(app)
+    cache = execution_cache_path(app)
     if cache is not None and exception is None and not getattr(app, "_warncount", 0):
         record(cache, Path(app.srcdir))
 

@@ -7,6 +7,11 @@ button (Binder, Colab, ...) is configured, which this offline book has none of. 
 extension copies the executed notebook to ``_sources/<page>.ipynb`` (beside the ``.md`` the
 menu already offers) and sets ``ipynb_source`` before the theme builds its menu.
 
+MyST-NB 1.x writes that file from the notebook it *parsed*: when a page's outputs come from
+the execution cache (a build with nothing changed), the file holds the cells without their
+outputs. The outputs are then taken from the execution cache itself (:func:`with_cached_outputs`),
+the same merge MyST-NB makes for the page.
+
 Before copying, stderr outputs are dropped (as on the page) and text that names where the build machine keeps its files (the cache folder,
 the project folder, the home folder) is written as ``$DIFFRED_CACHE``, ``<project>`` and
 ``~``: a download must not show them (:func:`scrub_paths`).
@@ -15,8 +20,12 @@ the project folder, the home folder) is written as ``$DIFFRED_CACHE``, ``<projec
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from pathlib import Path
 
+import nbformat
+
+from .bookcache import execution_cache_path
 from .store import PROJECT_ROOT, atomic_write_text, cache_dir
 
 #: The folder MyST-NB writes executed notebooks to, beside the HTML output folder.
@@ -60,13 +69,33 @@ def without_stderr(nb: dict) -> dict:
     return nb
 
 
-def publish_notebook(source: Path, target: Path) -> Path:
+def has_outputs(nb: dict) -> bool:
+    """Whether any code cell of ``nb`` (notebook JSON) holds an output."""
+    return any(cell.get("outputs") for cell in nb.get("cells", []) if cell.get("cell_type") == "code")
+
+
+def with_cached_outputs(nb: dict, cache: Path | None) -> dict:
+    """``nb`` with the outputs jupyter-cache (at ``cache``) holds for its code, when ``nb``
+    has none of its own; ``nb`` unchanged when it has outputs, or the cache has no match."""
+    if has_outputs(nb) or cache is None or not Path(cache).is_dir():
+        return nb
+    from jupyter_cache import get_cache  # MyST-NB's own dependency, needed only here
+
+    with suppress(KeyError):  # no executed notebook with this code in the cache
+        _, merged = get_cache(str(cache)).merge_match_into_notebook(nbformat.from_dict(nb))
+        return json.loads(nbformat.writes(merged))
+    return nb
+
+
+def publish_notebook(source: Path, target: Path, cache: Path | None = None) -> Path:
     """Copy an executed notebook to ``target`` without its stderr outputs and with machine
-    paths scrubbed; it must be a JSON notebook (a ValueError names the file otherwise)."""
+    paths scrubbed, its outputs taken from the execution cache ``cache`` when the file has
+    none; it must be a JSON notebook (a ValueError names the file otherwise)."""
     try:
         nb = json.loads(Path(source).read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{source} is not a JSON notebook ({err})") from err
+    nb = with_cached_outputs(nb, cache)
     atomic_write_text(Path(target), scrub_paths(json.dumps(without_stderr(nb), indent=1, ensure_ascii=False)))
     return Path(target)
 
@@ -78,7 +107,7 @@ def add_notebook_download(app, pagename, templatename, context, doctree) -> None
     source = executed_notebook(Path(app.outdir), pagename)
     if source is None:
         return
-    publish_notebook(source, Path(app.outdir) / "_sources" / f"{pagename}.ipynb")
+    publish_notebook(source, Path(app.outdir) / "_sources" / f"{pagename}.ipynb", execution_cache_path(app))
     context["ipynb_source"] = f"{pagename}.ipynb"
 
 

@@ -54,6 +54,33 @@ def test_page_context_publishes_the_executed_notebook(tmp_path, monkeypatch):
     assert "ipynb_source" not in plain  # a page MyST-NB did not execute has no notebook
 
 
+def test_cached_page_publishes_the_cached_outputs(tmp_path):
+    """A page served from the execution cache: MyST-NB wrote its notebook without outputs;
+    the published copy carries the outputs jupyter-cache holds for that code."""
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    executed = _executed(tmp_path, text="x = 1\nprint(x)", output="1\n")
+    nb = nbformat.read(executed, as_version=4)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    cache = tmp_path / "_build" / ".jupyter_cache"
+    get_cache(str(cache)).cache_notebook_bundle(CacheBundleIn(nb, "chapters/02_x.md"), check_validity=False)
+    parsed = nbformat.from_dict(nb)
+    parsed.cells[0].outputs = []
+    nbformat.write(parsed, executed)  # what MyST-NB writes on a cache hit
+
+    target = tmp_path / "out.ipynb"
+    downloads.publish_notebook(executed, target, cache)
+    published = nbformat.reads(target.read_text(), as_version=4)
+    assert [o.text for o in published.cells[0].outputs] == ["1\n"]  # stderr dropped as before
+    other = tmp_path / "other.ipynb"  # code the cache never ran: nothing to merge
+    parsed.cells[0].source = "y = 2"
+    nbformat.write(parsed, other)
+    downloads.publish_notebook(other, target, cache)
+    assert nbformat.reads(target.read_text(), as_version=4).cells[0].outputs == []
+    assert downloads.with_cached_outputs({"cells": []}, tmp_path / "missing") == {"cells": []}
+
+
 def test_publish_refuses_what_is_not_json(tmp_path):
     bad = tmp_path / "x.ipynb"
     bad.write_text("{not json")

@@ -158,3 +158,21 @@ def test_setting_quotes_follow_the_run():
     q = randomness.setting_quotes(r)
     assert q["main_setting"] == "m (ImageNet weights) on d at 64 px" and q["lite_models"] == "a, b and c"
     assert q["shots_used"] == "10 and 1,000" and q["base_shots"] == 100 and q["all_classes"] == 10
+
+
+def test_claim2_combines_the_two_controlled_axes():
+    from diffred import verdicts as vd
+    from diffred.analyses import Result, randomness
+
+    def axis(outcome):
+        return vd.Verdict(outcome, -0.9, "constructed.", p_value=0.01, n=6)
+    both = Result({}, {}, {"classes": axis(vd.HOLDS), "shots": axis(vd.HOLDS)})
+    assert randomness.claim2_verdict(both).outcome == vd.HOLDS
+    mixed = Result({}, {}, {"classes": axis(vd.HOLDS), "shots": axis(vd.UNDECIDED)})
+    assert randomness.claim2_verdict(mixed).outcome == vd.PARTLY
+    none = Result({}, {}, {"classes": axis(vd.FAILS), "shots": axis(vd.UNDECIDED)})
+    assert randomness.claim2_verdict(none).outcome == vd.FAILS
+    q = randomness.claim2_quotes(mixed)
+    assert q["claim2_badge"].claim == 2 and q["claim2_rule"].startswith("Rule:")
+    assert q["claim2_ours"].startswith("DR(0.9) against class count rho -0.9 (p = 0.01, 6 tasks)")
+    assert "over the authors' 11" in q["claim2_paper"]

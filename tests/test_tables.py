@@ -1,0 +1,56 @@
+"""diffred.tables on constructed frames with known answers: readable headers, "—" for
+missing values, yes/no, rounding as the prose rounds, pivots flattened, cards' labels."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from diffred import tables
+
+
+def _frame():
+    return pd.DataFrame({"dataset": ["fashion_mnist", "digits"], "dr_closest": [0.9, np.nan],
+                         "claim_holds": [True, False], "k": [12, 25], "p_value": [0.0004, 0.0312],
+                         "gap_points": [2.345, 1.0], "fraction": [0.0005, 0.2]})
+
+
+def test_headers_values_and_rounding():
+    shown = tables.show(_frame()).frame
+    assert list(shown.columns) == ["dataset", "DR(0.9), closest grid point", "claim 1 holds", "neurons k",
+                                   "p-value", "gap (points)", "fraction"]
+    assert shown.iloc[0].tolist() == ["Fashion-MNIST", "0.900", "yes", "12", "< 0.001", "2.3", "0.0005"]
+    assert shown.iloc[1].tolist() == ["digits", "—", "no", "25", "0.031", "1.0", "0.2"]
+
+
+def test_unknown_columns_lose_their_underscores_and_numbers_keep_digits():
+    shown = tables.show(pd.DataFrame({"my_score": [0.12345], "count_all": [1234567.0]}), digits=2).frame
+    assert list(shown.columns) == ["my score", "count all"]
+    assert shown.iloc[0].tolist() == ["0.12", "1,234,567"]
+
+
+def test_pivot_is_flattened_with_index_as_columns():
+    df = pd.DataFrame({"model": ["m", "m"], "dataset": ["fashion_mnist", "mnist5k"],
+                       "dr_interp": [0.91, 0.88], "full_accuracy": [0.85, np.nan]})
+    pivot = df.pivot_table(index="model", columns="dataset", values=["dr_interp", "full_accuracy"], dropna=False)
+    shown = tables.show(pivot).frame
+    assert list(shown.columns) == ["model", "DR(0.9), interpolated · Fashion-MNIST", "DR(0.9), interpolated · MNIST-5k",
+                                   "full-layer accuracy · Fashion-MNIST", "full-layer accuracy · MNIST-5k"]
+    assert shown.iloc[0].tolist() == ["m", "0.910", "0.880", "0.850", "—"]
+
+
+def test_html_has_a_scroll_box_and_card_labels():
+    html = tables.show(_frame(), caption="DR <table>")._repr_html_()
+    assert html.startswith('<div class="diffred-table-scroll" role="region" tabindex="0"')
+    assert '<td data-label="DR(0.9), closest grid point">—</td>' in html
+    assert "<caption>DR &lt;table&gt;</caption>" in html  # escaped
+    assert "NaN" not in html and "True" not in html and "dr_closest" not in html
+
+
+def test_plain_text_repr_for_the_notebook():
+    text = repr(tables.show(_frame(), caption="c"))
+    assert text.splitlines()[0] == "c" and "Fashion-MNIST" in text and "NaN" not in text
+
+
+def test_show_refuses_what_is_not_a_frame():
+    with pytest.raises(TypeError, match="needs a pandas DataFrame, got list"):
+        tables.show([1, 2])

@@ -64,6 +64,7 @@ def main() -> None:
     shutil.rmtree(out / "_build" / ".jupyter_cache")
     rerun, rerun_chapters = build(cache, out)
     result = {"date": time.strftime("%Y-%m-%d %H:%M"), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+              "load_average_end": round(os.getloadavg()[0], 2),
               "cold_seconds": round(cold, 1), "warm_seconds": round(warm, 1), "reexecuted_seconds": round(rerun, 1),
               "chapters": {c: {"cold": cold_chapters.get(c), "warm": warm_chapters.get(c),
                                "reexecuted": rerun_chapters.get(c)} for c in cold_chapters}}

@@ -26,8 +26,8 @@ def extraction_runtimes() -> list[str]:
             "convert_seconds", "probe_acc_full", "probe_acc_10pct"]
     o = e["overlap"]
     return ["## Feature-extraction runtimes on the CPU", "",
-            f"Measured {e['date']} on {e['machine']} (load average {e['load_average']:.1f} at the end: the cores were",
-            f"shared), `bench_extraction.py`: {t.images.iloc[0]} Fashion-MNIST images (train and test), batch",
+            f"Measured {e['date']} on {e['machine']} (load average {e['load_average']:.1f} at the end),",
+            f"`bench_extraction.py`: {t.images.iloc[0]} Fashion-MNIST images (train and test), batch",
             f"{e['batch']}, median of {e['repeats']} runs, preprocessing included; differences relative to torch",
             "float32's features; probe accuracy from the batched logistic probe (seeds 1-2) on each runtime's features.",
             "`convert_seconds`: OpenVINO's one-off conversion (cached on disk afterwards).", "",
@@ -45,8 +45,9 @@ def main() -> None:
     if build.exists():
         b = json.loads(build.read_text())
         lines += ["## Book build at the default scale", "",
-                  f"Measured {b['date']} on {b['machine']} (`bench_build.py`: three builds, one after the other,",
-                  "into one folder).", "",
+                  f"Measured {b['date']} on {b['machine']}"
+                  + (f" (load average {b['load_average_end']:.1f} at the end)" if "load_average_end" in b else "")
+                  + " (`bench_build.py`: three builds, one after the other,", "into one folder).", "",
                   "| build | seconds | minutes |", "|---|---:|---:|",
                   f"| cold: empty `DIFFRED_CACHE`, no execution cache | {b['cold_seconds']:.0f} | "
                   f"{b['cold_seconds'] / 60:.1f} |",

@@ -34,12 +34,6 @@ HEADERS = {
     "baseline": "overlap-only baseline", "excess": "CKA above baseline",
     "excess_low": "above baseline, interval low", "excess_high": "above baseline, interval high",
     "k": "neurons k", "fraction": "fraction", "n_subsets": "subsets", "n_seeds": "seeds", "n": "n",
-    "mean": "mean (%)", "sd": "std (points)", "q01": "1% quantile (%)", "q05": "5% quantile (%)",
-    "median": "median (%)", "q95": "95% quantile (%)", "worst": "worst (%)", "best": "best (%)",
-    "worst_gap": "worst gap (points)", "needed": "subsets for ±0.2 points",
-    "ranking": "ranking", "top": "top k (%)", "bottom": "bottom k (%)", "random": "random k (%)",
-    "without_top": "all but top k (%)", "without_random": "all but random k (%)",
-    "bottom_gap": "bottom minus random (points)", "without_top_gap": "without top minus without random (points)",
     "rho": "Spearman ρ", "p_value": "p-value", "p": "p-value",
     "effective_rank": "effective rank", "participation_ratio": "participation ratio",
     "erank_share": "effective rank / width", "pr_share": "participation ratio / width",
@@ -61,16 +55,15 @@ WORDS = {
 #: Columns whose values are names (a dataset, a selector): shown by :data:`WORDS`.
 LABEL_COLUMNS = {"dataset", "selector", "target", "predictor", "comparison"}
 #: Columns rounded to one decimal (points, percentages, seconds) or to two significant digits.
-ONE_DECIMAL = {"gap_points", "drop_points", "gap20", "mean", "sd", "q01", "q05", "median", "q95", "worst", "best",
-               "worst_gap", "top", "bottom", "random", "without_top", "without_random", "bottom_gap",
-               "without_top_gap", "seconds", "train_seconds"}
+ONE_DECIMAL = {"gap_points", "drop_points", "gap20", "seconds", "train_seconds"}
 P_VALUES = {"p_value", "p"}
 
 
 def header(name) -> str:
-    """The readable header of a column (a name already readable stays as it is)."""
+    """The readable header of a column; any other name as it is (a model's or a user's
+    dataset's identifier is what the reader types to re-run it)."""
     text = "" if name is None else str(name)
-    return HEADERS.get(text, WORDS.get(text, text.replace("_", " ")))
+    return HEADERS.get(text, WORDS.get(text, text))
 
 
 def _number(value: float, column: str, digits: int) -> str:

@@ -176,3 +176,15 @@ def test_claim2_combines_the_two_controlled_axes():
     assert q["claim2_badge"].claim == 2 and q["claim2_rule"].startswith("Rule:")
     assert q["claim2_ours"].startswith("DR(0.9) against class count rho -0.9 (p = 0.01, 6 tasks)")
     assert "over the authors' 11" in q["claim2_paper"]
+
+
+def test_chapter_tables_name_every_column():
+    from diffred import tables
+    from diffred.analyses import Result, randomness
+    summary = pd.DataFrame([{c: 1.0 for c in randomness.SUMMARY_HEADERS}])
+    gaps = pd.DataFrame([{c: 1.0 for c in randomness.GAPS_HEADERS} | {"ranking": "weight norm"}])
+    r = Result({}, {"summary": summary, "gaps": gaps})
+    shown = tables.show(randomness.summary_table(r)).frame
+    assert list(shown.columns) == list(randomness.SUMMARY_HEADERS.values())
+    assert "subsets for ±0.2 points" in shown.columns
+    assert list(tables.show(randomness.gaps_table(r)).frame.columns) == list(randomness.GAPS_HEADERS.values())

@@ -11,7 +11,7 @@ import pytest
 from bs4 import BeautifulSoup
 from test_book_html import CONTENT_SELECTOR, PAGES, book_url  # noqa: F401  (book_url: a fixture)
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 #: What a raw pandas value or name looks like in a cell or a header.
 RAW_CELLS = {"NaN", "nan", "None", "True", "False", "<NA>", "NaT"}

@@ -322,3 +322,27 @@ def claim2_quotes(r: Result) -> dict:
     return {"claim2_badge": v.badge(2), **v.quotes("claim2"), "claim2_ours": f"DR(0.9) against {ours}",
             "claim2_paper": f"no controlled study; over the authors' {n_p} (model, task) curves, DR(0.9) against "
                             f"full-layer accuracy: rho {verdicts.fmt(rho_p, 2)} ({verdicts.fmt_p(p_p)})"}
+
+
+#: The spread summary's columns as the chapter's table names them (accuracies in %).
+SUMMARY_HEADERS = {"fraction": "fraction", "k": "neurons k", "n_subsets": "subsets", "mean": "mean (%)",
+                   "sd": "std (points)", "q01": "1% quantile (%)", "q05": "5% quantile (%)", "median": "median (%)",
+                   "q95": "95% quantile (%)", "worst": "worst (%)", "best": "best (%)", "full": "full layer (%)",
+                   "worst_gap": "worst gap (points)", "needed": f"subsets for ±{TARGET_POINTS} points",
+                   "halfwidth_5": "95% half-width, mean of 5 (points)",
+                   "share_5_within": f"5-subset means within {TARGET_POINTS} points", "paper_sd": "paper's std (points)"}
+#: The importance comparison's columns as the chapter's table names them.
+GAPS_HEADERS = {"fraction": "fraction", "k": "neurons k", "ranking": "ranking", "top": "top k (%)",
+                "bottom": "bottom k (%)", "without_top": "all but top k (%)", "random": "random k (%)",
+                "without_random": "all but random k (%)", "bottom_gap": "bottom minus random (points)",
+                "without_top_gap": "without top minus without random (points)"}
+
+
+def summary_table(r: Result) -> pd.DataFrame:
+    """The spread summary with the chapter's headers (accuracies in %, gaps in points)."""
+    return r.summary[[c for c in SUMMARY_HEADERS if c in r.summary]].rename(columns=SUMMARY_HEADERS)
+
+
+def gaps_table(r: Result) -> pd.DataFrame:
+    """The most and least important neurons against random ones, with the chapter's headers."""
+    return r.gaps[[c for c in GAPS_HEADERS if c in r.gaps]].rename(columns=GAPS_HEADERS)

@@ -49,7 +49,7 @@ def test_tables_are_the_books_not_raw_pandas(built_book, docname):
         if "diffred-table" not in (t.get("class") or []):
             continue
         heads = [th.get_text(" ", strip=True) for th in t.select("th")]
-        named = [h for h in heads for part in h.split(" · ") if RAW_NAME.search(part) and not IDENTIFIER.match(part)]
+        named = [h for h in heads if any(not IDENTIFIER.match(word) for word in RAW_NAME.findall(h))]
         assert not named, f"{docname}: raw column names in a header: {named}"
         cells = [td.get_text(strip=True) for td in t.select("td")]
         assert not RAW_CELLS & set(cells), f"{docname}: raw values {RAW_CELLS & set(cells)} in a table"
@@ -57,14 +57,20 @@ def test_tables_are_the_books_not_raw_pandas(built_book, docname):
         assert all(labelled), f"{docname}: a cell without its header (data-label) for the phone layout"
 
 
-@pytest.mark.parametrize("docname", PAGES_WITH_TABLES)
-def test_a_phone_shows_every_number(browser_context, book_url, docname):  # noqa: F811
-    page = browser_context.new_page(viewport={"width": 400, "height": 900})
+def _boxes(browser_context, book_url, docname, width):  # noqa: F811
+    """Where the page's book tables and their cells lie, at a window ``width`` px wide."""
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
     try:
         page.goto(f"{book_url}{docname}.html", wait_until="load")
-        got = page.evaluate(_BOXES_JS, CONTENT_SELECTOR)
+        return page.evaluate(_BOXES_JS, CONTENT_SELECTOR)
     finally:
         page.close()
+
+
+@pytest.mark.parametrize("docname", PAGES_WITH_TABLES)
+def test_a_phone_shows_every_number(browser_context, book_url, docname):  # noqa: F811
+    got = _boxes(browser_context, book_url, docname, 400)
     assert got["cells"], f"{docname}: no book table found"
     off = [c["text"] for c in got["cells"] if c["right"] > got["viewport"] + 1 or c["left"] < -1 or c["width"] <= 0]
     assert not off, f"{docname}: at 400 px, {len(off)} cells lie outside the screen, e.g. {off[:5]}"
@@ -72,11 +78,6 @@ def test_a_phone_shows_every_number(browser_context, book_url, docname):  # noqa
 
 @pytest.mark.parametrize("docname", PAGES_WITH_TABLES)
 def test_wide_tables_stay_in_the_page_column(browser_context, book_url, docname):  # noqa: F811
-    page = browser_context.new_page(viewport={"width": 1280, "height": 900})
-    try:
-        page.goto(f"{book_url}{docname}.html", wait_until="load")
-        got = page.evaluate(_BOXES_JS, CONTENT_SELECTOR)
-    finally:
-        page.close()
+    got = _boxes(browser_context, book_url, docname, 1280)
     wide = [r for r in got["boxes"] if r > got["content_right"] + 1]
     assert not wide, f"{docname}: {len(wide)} table box(es) reach past the page column"

@@ -41,7 +41,8 @@ HEADERS = {
     "n_train": "training images", "n_test": "test images", "shots": "images per class", "classes": "classes",
     "train_seed": "training seed", "arch": "architecture", "upstream_fraction": "upstream data share",
     "upstream_accuracy": "upstream accuracy", "robust_accuracy": "robust accuracy",
-    "train_seconds": "training time (s)", "variant_mean": "variant (mean)", "reference_mean": "reference (mean)",
+    "train_seconds": "training time (s)", "variant_mean": "tested (mean)", "reference_mean": "compared with (mean)",
+    "call": "direction per task (descriptive, not the verdict)",
     "seed_spread": "spread over seeds", "seconds": "seconds",
 }
 #: Prose names of the values in label columns (datasets, selectors) and of column levels.
@@ -51,9 +52,12 @@ WORDS = {
     "oxford_pets": "Oxford-IIIT Pets", "pca_top": "top principal components",
     "pca_bottom": "bottom principal components", "projection_gaussian": "Gaussian random projection",
     "projection_authors": "the authors' random projection", "first": "first k",
+    "erank_share": "effective rank / width", "pr_share": "participation ratio / width",
+    "constant_share": "constant neurons (share)", "dead_share": "dead neurons (share)",
+    "dr": "DR(0.9), interpolated", "gap20": "gap at 20% (points)", "f_stat": "univariate F", "weight_norm": "probe weight norm",
 }
 #: Columns whose values are names (a dataset, a selector): shown by :data:`WORDS`.
-LABEL_COLUMNS = {"dataset", "selector", "target", "predictor", "comparison"}
+LABEL_COLUMNS = {"dataset", "selector", "target", "predictor", "comparison", "ranking"}
 #: Columns rounded to one decimal (points, percentages, seconds) or to two significant digits.
 ONE_DECIMAL = {"gap_points", "drop_points", "gap20", "seconds", "train_seconds"}
 P_VALUES = {"p_value", "p"}
@@ -66,12 +70,16 @@ def header(name) -> str:
     return HEADERS.get(text, WORDS.get(text, text))
 
 
+#: Headers ending in one of these hold percentages, points, millions or seconds: one decimal.
+ONE_DECIMAL_UNITS = ("(%)", "(points)", "(M)", "(s)")
+
+
 def _number(value: float, column: str, digits: int) -> str:
     if column in P_VALUES:
         return "< 0.001" if value < 0.001 else f"{value:.2g}"
     if column == "fraction":
         return f"{value:g}"
-    if column in ONE_DECIMAL:
+    if column in ONE_DECIMAL or header(column).endswith(ONE_DECIMAL_UNITS):
         return f"{value:,.1f}"
     return f"{value:,.{digits}f}"
 

@@ -214,7 +214,9 @@ def test_architectures_one_model_and_display_tables():
     assert architectures.quotes(r)["dr_by_model"] == "0.88 for lite2"
     t = architectures.dr_display(r)
     assert t.loc["lite0", ("dr_closest", "hard")] == pytest.approx(0.7)
-    assert architectures.paper_display(r).loc[("p", "s", "in1k"), "x"] == 0.5
+    assert architectures.paper_display(r).loc[("p", "s", "in1k"), "x"] == "0.50"
+    r.frames["paper_table"] = r.paper_table.assign(provenance="D")
+    assert architectures.paper_display(r).loc[("p", "s", "in1k"), "x"] == "0.50" + architectures.DERIVED_MARK
 
 
 # --- chapter 07: robustness --------------------------------------------------------------

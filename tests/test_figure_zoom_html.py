@@ -12,7 +12,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 @pytest.mark.parametrize("width", [1280, 400])
 def test_clicking_a_figure_opens_it_full_size(browser_context, book_url, width):  # noqa: F811
-    page = browser_context.new_page(viewport={"width": width, "height": 900})
+    page = browser_context.new_page()
+    page.set_viewport_size({"width": width, "height": 900})
     try:
         page.goto(f"{book_url}chapters/02_random_subsets.html", wait_until="load")
         figure = page.locator(f"{CONTENT_SELECTOR} img.diffred-zoomable").first

@@ -594,7 +594,7 @@ CASES = {
     "width_effect": lambda: plots.width_effect(variant_table().pipe(lambda t: t[t.variant.isin(list(WIDTHS))])),
     "layer_redundancy": lambda: plots.layer_redundancy(layer_tables()),
     "subset_spread": lambda: plots.subset_spread(*spread_frames()),
-    "importance_bars": lambda: plots.importance_bars(importance_gaps()),
+    "importance_bars": lambda: plots.importance_bars(importance_gaps().query("fraction == 0.05")),
     "predictor_scatter": lambda: plots.predictor_scatter(predictor_table()),
     "difficulty_axes": lambda: plots.difficulty_axes(difficulty_tasks()),
 }

@@ -56,3 +56,10 @@ def test_plain_text_repr_for_the_notebook():
 def test_show_refuses_what_is_not_a_frame():
     with pytest.raises(TypeError, match="needs a pandas DataFrame, got list"):
         tables.show([1, 2])
+
+
+def test_a_header_with_a_unit_rounds_to_one_decimal():
+    shown = tables.show(pd.DataFrame({"ImageNet top-1 (%)": [75.1], "parameters (M)": [4.7], "ratio": [0.8123]})).frame
+    assert shown.iloc[0].tolist() == ["75.1", "4.7", "0.812"]
+    assert tables.show(pd.DataFrame({"predictor": ["erank_share"], "ranking": ["f_stat"]})).frame.iloc[0].tolist() == \
+        ["effective rank / width", "univariate F"]

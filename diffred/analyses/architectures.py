@@ -109,10 +109,16 @@ def size_display(result: Result) -> pd.DataFrame:
     return result.sizes[list(names)].rename(columns=names).set_index("model").round(3)
 
 
+#: How the paper table marks a value read off the authors' curves rather than printed in Table 1.
+DERIVED_MARK = " (curve)"
+
+
 def paper_display(result: Result) -> pd.DataFrame:
-    """The paper's Table 1, (model, pre-training, upstream) x dataset."""
-    return result.paper_table.pivot_table(index=["model", "pretraining", "upstream"], columns="dataset",
-                                          values="dr_0_9")
+    """The paper's Table 1, (model, pre-training, upstream) x dataset, two decimals; a value
+    derived from the authors' curves (provenance "D") carries :data:`DERIVED_MARK`."""
+    t = result.paper_table.assign(shown=[f"{v:.2f}" + (DERIVED_MARK if p == "D" else "")
+                                         for v, p in zip(result.paper_table.dr_0_9, result.paper_table.provenance)])
+    return t.pivot_table(index=["model", "pretraining", "upstream"], columns="dataset", values="shown", aggfunc="first")
 
 
 def is_random(model: pd.Series) -> pd.Series:

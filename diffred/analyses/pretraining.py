@@ -224,10 +224,12 @@ def redundancy_table(result: Result) -> pd.DataFrame:
 
 def checks_table(result: Result) -> pd.DataFrame:
     """Every per-task call behind the verdicts (for the width, the Spearman rho in 'difference')."""
-    cols = ["claim", "dataset", "variant_mean", "reference_mean", "difference", "seed_spread", "n_seeds", "call"]
+    cols = ["claim", "dataset", "variant", "reference", "variant_mean", "reference_mean", "difference", "seed_spread",
+            "n_seeds", "call"]
     widths = result.widths.assign(claim=f"{WIDTH_CLAIM} (Spearman rho in 'difference')")
     return pd.concat([result.checks[cols], widths.rename(columns={"spearman": "difference"})[
-        ["claim", "dataset", "difference", "call"]]], ignore_index=True).round(4)
+        ["claim", "dataset", "difference", "call"]]], ignore_index=True).round(4).rename(
+        columns={"variant": "tested", "reference": "compared with"})
 
 
 def first_k_table(result: Result) -> pd.DataFrame:

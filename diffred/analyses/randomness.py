@@ -334,13 +334,20 @@ SUMMARY_HEADERS = {"fraction": "fraction", "k": "neurons k", "n_subsets": "subse
 #: The importance comparison's columns as the chapter's table names them.
 GAPS_HEADERS = {"fraction": "fraction", "k": "neurons k", "ranking": "ranking", "top": "top k (%)",
                 "bottom": "bottom k (%)", "without_top": "all but top k (%)", "random": "random k (%)",
-                "without_random": "all but random k (%)", "bottom_gap": "bottom minus random (points)",
-                "without_top_gap": "without top minus without random (points)"}
+                "without_random": "all but random k (%)", "bottom_gap": "random minus bottom (points)",
+                "without_top_gap": "all but random minus all but top (points)"}
 
 
 def summary_table(r: Result) -> pd.DataFrame:
     """The spread summary with the chapter's headers (accuracies in %, gaps in points)."""
     return r.summary[[c for c in SUMMARY_HEADERS if c in r.summary]].rename(columns=SUMMARY_HEADERS)
+
+
+def importance_rows(r: Result) -> pd.DataFrame:
+    """The rows of the importance comparison at the fraction the verdict on "diffused" reads
+    (:data:`CONCENTRATION_FRACTION`, or the nearest fraction of the run): what the figure shows."""
+    f = _nearest(sorted(r.gaps.fraction.unique()), CONCENTRATION_FRACTION)
+    return r.gaps[np.isclose(r.gaps.fraction, f)]
 
 
 def gaps_table(r: Result) -> pd.DataFrame:

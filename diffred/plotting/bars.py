@@ -98,7 +98,11 @@ def variant_redundancy(table: pd.DataFrame, metric: str = "ratio_small", ax=None
 
 def importance_bars(gaps: pd.DataFrame, ax=None):
     """Chapter 13: accuracy of the k most and least important neurons, k random, and the
-    layer without its top k or without k random, per ranking."""
+    layer without its top k or without k random, per ranking, at one k (``gaps`` holds the
+    rows of one fraction; several would be averaged over different k)."""
+    if gaps.k.nunique() != 1:
+        raise ValueError(f"importance_bars draws one k; got k = {sorted(gaps.k.unique())} "
+                         "(pass the rows of one fraction, e.g. randomness.importance_rows)")
     fig, (ax,) = panels(1, ax, row_in=3.2)
     cols = {"top": "k most important", "random": "k random", "bottom": "k least important",
             "without_random": "all but k random", "without_top": "all but the k most important"}

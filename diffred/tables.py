@@ -51,7 +51,7 @@ WORDS = {
     "digits": "digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "flowers102": "Flowers-102",
     "oxford_pets": "Oxford-IIIT Pets", "pca_top": "top principal components",
     "pca_bottom": "bottom principal components", "projection_gaussian": "Gaussian random projection",
-    "projection_authors": "the authors' random projection", "first": "first k",
+    "projection_authors": "authors' positive random projection", "first": "first k",
     "erank_share": "effective rank / width", "pr_share": "participation ratio / width",
     "constant_share": "constant neurons (share)", "dead_share": "dead neurons (share)",
     "dr": "DR(0.9), interpolated", "gap20": "gap at 20% (points)", "f_stat": "univariate F", "weight_norm": "probe weight norm",

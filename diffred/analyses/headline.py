@@ -127,7 +127,7 @@ def quotes(result: Result) -> dict:
     order = {name: i for i, name in enumerate(result.params["datasets"])}
     dr = result.dr.sort_values("dataset", key=lambda c: c.map(lambda n: order.get(n, len(order))), kind="stable")
     return {"scale_note": scale_note(), "width": int(result.curve.d.iloc[0]),
-            "h_dataset": result.params["datasets"][0], "h_full": 100 * h["full"], "h_at": 100 * h["at"],
+            "h_dataset": dataset_name(result.params["datasets"][0]), "h_full": 100 * h["full"], "h_at": 100 * h["at"],
             "h_std": 100 * h["std"], "h_k": h["k"], "h_gap": h["gap_points"], "h_verdict": verdict(h["holds"]),
             "p_full": 100 * p["full"], "p_at": 100 * p["at"], "p_gap": p["gap_points"],
             "p_verdict": verdict(p["holds"]),

@@ -30,10 +30,10 @@ import numpy as np
 import torch
 
 from diffred import features as F
+from diffred.analyses.cost import RUNTIME_BATCH, timed_features
 from diffred.datasets import load_dataset
 from diffred.models import load_encoder
 from diffred.probes import LogisticProbe
-from diffred.runtimes import make_runner
 from diffred.subsets import random_subsets
 
 HERE = Path(__file__).resolve().parent
@@ -42,21 +42,7 @@ RUNTIMES = (("torch", "float32", "torch float32"),
             ("torch", "bfloat16-autocast", "torch bf16 autocast + channels_last (old default)"),
             ("openvino", "float32", "OpenVINO float32 (new default)"),
             ("openvino", "bfloat16", "OpenVINO bf16 hint"))
-BATCH = 64
-
-
-def timed_features(enc, data, size, runtime, precision, repeats):
-    t0 = time.perf_counter()
-    runner = make_runner(enc, runtime, precision, torch.device("cpu"), size, BATCH)
-    convert = time.perf_counter() - t0
-    rates, X = [], None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        X = {s: F._run_encoder(enc, d, 0, len(d), size, torch.device("cpu"), precision, BATCH, runner)
-             for s, d in data.items()}
-        rates.append(sum(len(d) for d in data.values()) / (time.perf_counter() - t0))
-    runner.close()
-    return X, rates, convert, runner.runtime
+BATCH = RUNTIME_BATCH
 
 
 def probe_accuracy(X, data):

@@ -147,3 +147,18 @@ def test_extract_records_the_runtime_that_ran(cache):
     k = F.feature_key(enc, "toy", "train", None, 0, 16, "float32", "cpu", "openvino")
     out = F.extract(enc, data, k, progress=False)
     assert out.meta["ran_on"] == "openvino" and out.X.shape == (10, 16)
+
+
+def test_runtimes_side_by_side_on_the_zoo_cnn(cache):
+    """Chapter 09's comparison on a small real network: every runtime runs, torch float32 is
+    the reference (difference 0), OpenVINO float32 agrees with it to 1e-4, bf16 does not."""
+    from diffred.analyses import cost
+    enc = load_encoder("cnn_ce_s1")
+    data = {"test": images(n=64, size=28)}
+    table, feats = cost.compare_runtimes(enc, data, 28, repeats=1)
+    assert table.runtime.tolist() == [label for _, _, label in cost.CPU_RUNTIMES]
+    by = table.set_index("runtime")
+    assert by.max_rel_diff.iloc[0] == 0.0 and (table.images_per_second > 0).all()
+    assert by.loc["OpenVINO float32 (the default)", "max_rel_diff"] < 1e-4
+    assert by.loc["torch bf16 autocast + channels_last (the old default)", "max_rel_diff"] > 1e-4
+    assert feats["torch float32"]["test"].shape == (64, enc.width)

@@ -3,15 +3,22 @@ side by side on the same features and grid (time, and the accuracy each method g
 
 from __future__ import annotations
 
+import statistics
 import time
 
 import numpy as np
 import pandas as pd
+import torch
 from sklearn.linear_model import LogisticRegression
 
 from ..config import RunConfig
 from ..curves import cached_frames, feature_digests, features_of, probe_spec, scale_note
+from ..datasets import load_dataset
+from ..features import _run_encoder
+from ..models import load_encoder
 from ..probes import LogisticProbe, RidgeProbe, paper_recipe, validation_split
+from ..runtimes import make_runner
+from ..store import FEATURE_PACKAGES, package_versions
 from ..subsets import Selection, random_subsets
 from . import Result
 
@@ -21,6 +28,64 @@ from . import Result
 COST_METHODS = ("batched logistic", "batched logistic, alpha grid", "ridge", "scikit-learn per subset",
                 "paper recipe per subset")
 BATCHED, GRID, RIDGE, REFERENCE, RECIPE = COST_METHODS
+#: The CPU runtimes compared side by side: (runtime, precision, label); the first is the
+#: reference the others' features are compared with, the third the CPU default.
+CPU_RUNTIMES = (("torch", "float32", "torch float32"),
+                ("torch", "bfloat16-autocast", "torch bf16 autocast + channels_last (the old default)"),
+                ("openvino", "float32", "OpenVINO float32 (the default)"),
+                ("openvino", "bfloat16", "OpenVINO bf16 hint"))
+RUNTIME_BATCH = 64
+
+
+def timed_features(enc, data: dict, size: int, runtime: str, precision: str, repeats: int):
+    """Features of every split in ``data`` through one runtime, ``repeats`` times (the
+    runner built once; its build, OpenVINO's conversion included, timed apart): (features by
+    split, images/s per repeat, build seconds, the runtime that ran)."""
+    t0 = time.perf_counter()
+    runner = make_runner(enc, runtime, precision, torch.device("cpu"), size, RUNTIME_BATCH)
+    build = time.perf_counter() - t0
+    rates, X = [], None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        X = {s: _run_encoder(enc, d, 0, len(d), size, torch.device("cpu"), precision, RUNTIME_BATCH, runner)
+             for s, d in data.items()}
+        rates.append(sum(len(d) for d in data.values()) / (time.perf_counter() - t0))
+    runner.close()
+    return X, rates, build, runner.runtime
+
+
+def compare_runtimes(enc, data: dict, size: int, repeats: int = 3, runtimes=CPU_RUNTIMES):
+    """Every runtime of ``runtimes`` on the same images: median images/s over ``repeats``,
+    and the largest and mean |difference| of its features to the first runtime's, relative
+    to the largest and mean |reference| feature. Returns (table, features by label)."""
+    rows, feats, ref = [], {}, None
+    for runtime, precision, label in runtimes:
+        X, rates, build, ran = timed_features(enc, data, size, runtime, precision, repeats)
+        full = np.concatenate(list(X.values()))
+        ref = full if ref is None else ref
+        diff = np.abs(full - ref)
+        feats[label] = X
+        rows.append({"runtime": label, "ran_on": ran, "images": len(full),
+                     "images_per_second": statistics.median(rates), "runs": [round(r, 1) for r in rates],
+                     "convert_seconds": round(build, 1), "max_rel_diff": float(diff.max() / np.abs(ref).max()),
+                     "mean_rel_diff": float(diff.mean() / np.abs(ref).mean())})
+    return pd.DataFrame(rows), feats
+
+
+def runtimes_cached(cfg: RunConfig, n_images: int, repeats: int = 3) -> tuple[pd.DataFrame, dict]:
+    """:func:`compare_runtimes` on the first ``n_images`` test images of ``cfg``'s dataset
+    (cached with the timings measured when the entry was written, keyed by the model, the
+    images, the packages and this module's code)."""
+    spec = {"model": cfg.model, "arch": cfg.arch, "dataset": cfg.dataset, "image_size": cfg.image_size,
+            "n_images": n_images, "repeats": repeats, "runtimes": CPU_RUNTIMES,
+            "packages": package_versions((*FEATURE_PACKAGES, "openvino"))}
+
+    def compute():
+        enc = load_encoder(cfg.model, arch=cfg.arch)
+        data = {"test": load_dataset(cfg.dataset, "test", n=n_images, seed=cfg.data_seed)}
+        return compare_runtimes(enc, data, int(cfg.image_size or enc.native_size), repeats)[0]
+    (table,), meta = cached_frames("runtimes", spec, compute, n=1)
+    return table, meta
 
 
 def probe_costs_cached(cfg: RunConfig, **kw) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -125,12 +190,12 @@ def accuracy_gaps(per_member: pd.DataFrame, reference: str = REFERENCE) -> pd.Da
     return m
 
 
-def run(*, model, arch, dataset, n_train, image_size, fractions, seeds) -> Result:
+def run(*, model, arch, dataset, n_train, image_size, fractions, seeds, n_runtime_images: int = 256) -> Result:
     """The chapter's computation: every method timed on the same cached features and grid
     (cached with its timings), the accuracy gaps to scikit-learn, and what the paper's
     recipe would cost in backbone time on this machine."""
     params = dict(model=model, arch=arch, dataset=dataset, n_train=n_train, image_size=image_size,
-                  fractions=fractions, seeds=seeds)
+                  fractions=fractions, seeds=seeds, n_runtime_images=n_runtime_images)
     cfg = RunConfig(model=model, arch=arch, dataset=dataset, n_train=n_train, image_size=image_size,
                     fractions=fractions, seeds=seeds).scaled()
     bench, per_member, measured = probe_costs_cached(cfg)
@@ -140,7 +205,29 @@ def run(*, model, arch, dataset, n_train, image_size, fractions, seeds) -> Resul
     values = {"scale_note": scale_note(), "measured": measured, "n_members": n_members,
               "n_train_used": int(cfg.n_train), "images_per_second": ips,
               "estimate": recipe_cost_estimate(n_members, len(train.y), ips)}
-    return Result(params, {"bench": bench, "per_member": per_member, "gaps": accuracy_gaps(per_member)}, values)
+    runtimes, _ = runtimes_cached(cfg, n_runtime_images)
+    return Result(params, {"bench": bench, "per_member": per_member, "gaps": accuracy_gaps(per_member),
+                           "runtimes": runtimes}, values)
+
+
+def runtimes_table(result: Result) -> pd.DataFrame:
+    """The runtime comparison as the chapter shows it."""
+    return result.runtimes[["runtime", "images_per_second", "max_rel_diff", "mean_rel_diff"]].rename(columns={
+        "images_per_second": "images/s (median)", "max_rel_diff": "largest difference to torch float32 (relative)",
+        "mean_rel_diff": "mean difference to torch float32 (relative)"})
+
+
+def runtime_quotes(rt: pd.DataFrame) -> dict:
+    """The default runtime's speed against the old default's and its largest difference to
+    torch float32 (the reference)."""
+    by = rt.set_index("runtime")
+    default, old = by.loc[CPU_RUNTIMES[2][2]], by.loc[CPU_RUNTIMES[1][2]]
+    fastest = rt.loc[rt.images_per_second.idxmax()]
+    return {"rt_default_ips": float(default.images_per_second), "rt_old_ips": float(old.images_per_second),
+            "rt_speedup": float(default.images_per_second / old.images_per_second),
+            "rt_default_diff": float(default.max_rel_diff), "rt_old_diff": float(old.max_rel_diff),
+            "rt_fastest": str(fastest.runtime), "rt_fastest_diff": float(fastest.max_rel_diff),
+            "rt_images": int(rt.images.iloc[0])}
 
 
 def bench_table(result: Result) -> pd.DataFrame:
@@ -172,4 +259,5 @@ def quotes(result: Result) -> dict:
     return {"scale_note": result.scale_note, "measured_when": result.measured["computed"],
             "n_members": result.n_members, "n_train_used": result.n_train_used, **_timing_quotes(result),
             "ips": float(result.images_per_second), "extract_s": estimate["extraction_seconds"],
-            "recipe_h": estimate["recipe_seconds"] / 3600, **_gap_quotes(result.gaps)}
+            "recipe_h": estimate["recipe_seconds"] / 3600, **_gap_quotes(result.gaps),
+            **runtime_quotes(result.runtimes)}

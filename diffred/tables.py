@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import math
 import numbers
+import re
 
 import pandas as pd
 
@@ -61,6 +62,8 @@ LABEL_COLUMNS = {"dataset", "selector", "target", "predictor", "comparison", "ra
 #: Columns rounded to one decimal (points, percentages, seconds) or to two significant digits.
 ONE_DECIMAL = {"gap_points", "drop_points", "gap20", "seconds", "train_seconds"}
 P_VALUES = {"p_value", "p"}
+#: A cell that shows a number (right-aligned, digits under digits); any other text is left-aligned.
+NUMERIC = re.compile(r"^[<>±]?\s*[-+−]?[\d,]*\.?\d+(e[-+]\d+)?%?$")
 
 
 def header(name) -> str:
@@ -81,6 +84,8 @@ def _number(value: float, column: str, digits: int) -> str:
         return f"{value:g}"
     if column in ONE_DECIMAL or header(column).endswith(ONE_DECIMAL_UNITS):
         return f"{value:,.1f}"
+    if value != 0 and abs(value) < 0.5 * 10 ** -digits:  # would print as 0.000: keep two digits
+        return f"{value:.1e}"
     return f"{value:,.{digits}f}"
 
 
@@ -128,6 +133,10 @@ def _has_index(df: pd.DataFrame) -> bool:
     return any(n is not None for n in df.index.names)
 
 
+def _num(text: str) -> str:
+    return ' class="num"' if NUMERIC.match(text) or text == MISSING else ""
+
+
 class BookTable:
     """A table for a chapter's output: HTML with cards on a phone, plain text elsewhere."""
 
@@ -138,7 +147,7 @@ class BookTable:
         cols = list(self.frame.columns)
         head = "".join(f"<th scope=\"col\">{html.escape(c)}</th>" for c in cols)
         rows = "".join(
-            "<tr>" + "".join(f"<td data-label=\"{html.escape(c)}\">{html.escape(v)}</td>" for c, v in zip(cols, r))
+            "<tr>" + "".join(f"<td{_num(v)} data-label=\"{html.escape(c)}\">{html.escape(v)}</td>" for c, v in zip(cols, r))
             + "</tr>" for r in self.frame.itertuples(index=False))
         caption = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
         label = html.escape(self.caption or "table")

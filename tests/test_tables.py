@@ -43,7 +43,8 @@ def test_pivot_is_flattened_with_index_as_columns():
 def test_html_has_a_scroll_box_and_card_labels():
     html = tables.show(_frame(), caption="DR <table>")._repr_html_()
     assert html.startswith('<div class="diffred-table-scroll" role="region" tabindex="0"')
-    assert '<td data-label="DR(0.9), closest grid point">—</td>' in html
+    assert '<td class="num" data-label="DR(0.9), closest grid point">—</td>' in html
+    assert '<td data-label="dataset">Fashion-MNIST</td>' in html  # text: left-aligned, no class
     assert "<caption>DR &lt;table&gt;</caption>" in html  # escaped
     assert "NaN" not in html and "True" not in html and "dr_closest" not in html
 
@@ -63,3 +64,8 @@ def test_a_header_with_a_unit_rounds_to_one_decimal():
     assert shown.iloc[0].tolist() == ["75.1", "4.7", "0.812"]
     assert tables.show(pd.DataFrame({"predictor": ["erank_share"], "ranking": ["f_stat"]})).frame.iloc[0].tolist() == \
         ["effective rank / width", "univariate F"]
+
+
+def test_a_tiny_number_keeps_its_digits():
+    shown = tables.show(pd.DataFrame({"max_rel_diff": [8.7e-6, 0.0, 0.171]})).frame
+    assert shown.iloc[:, 0].tolist() == ["8.7e-06", "0.000", "0.171"]

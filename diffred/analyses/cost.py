@@ -212,7 +212,8 @@ def run(*, model, arch, dataset, n_train, image_size, fractions, seeds, n_runtim
 
 def runtimes_table(result: Result) -> pd.DataFrame:
     """The runtime comparison as the chapter shows it."""
-    return result.runtimes[["runtime", "images_per_second", "max_rel_diff", "mean_rel_diff"]].rename(columns={
+    shown = result.runtimes.assign(images_per_second=result.runtimes.images_per_second.round().astype(int))
+    return shown[["runtime", "images_per_second", "max_rel_diff", "mean_rel_diff"]].rename(columns={
         "images_per_second": "images/s (median)", "max_rel_diff": "largest difference to torch float32 (relative)",
         "mean_rel_diff": "mean difference to torch float32 (relative)"})
 

@@ -18,14 +18,14 @@ RAW_CELLS = {"NaN", "nan", "None", "True", "False", "<NA>", "NaT"}
 RAW_NAME = re.compile(r"\b[a-z]+_[a-z0-9_]+\b")
 #: Built-in models and zoo models are named by their identifiers (what `-p model=` takes).
 IDENTIFIER = re.compile(r"^(efficientnet_lite\d(_random)?|cnn_\w+|vit_\w+|mlp_\w+|tf_\w+)$")
-PAGES_WITH_TABLES = ["chapters/01_setup", "chapters/02_random_subsets", "chapters/06_architectures",
-                     "chapters/11_pretraining", "chapters/13_how_random"]
+PAGES_WITH_TABLES = ["chapters/claims", "chapters/01_setup", "chapters/02_random_subsets",
+                     "chapters/06_architectures", "chapters/09_cost", "chapters/11_pretraining", "chapters/13_how_random"]
 
 _BOXES_JS = """
 (contentSel) => {
   const content = document.querySelector(contentSel);
   const right = content.getBoundingClientRect().right;
-  const cells = [...content.querySelectorAll("table.diffred-table td")].map(td => {
+  const cells = [...content.querySelectorAll("table.diffred-table td, section#the-claims-ledger table td")].map(td => {
     const r = td.getBoundingClientRect();
     return {text: td.textContent, left: r.left, right: r.right, width: r.width};
   });

@@ -196,8 +196,9 @@ class Curve:
         return None
 
     def features(self, progress: bool = True) -> tuple[Features, Features]:
-        return (load_features(self.cfg, "train", progress=progress, encoder=self.encoder),
-                load_features(self.cfg, "test", progress=progress, encoder=self.encoder))
+        enc = self.__dict__.get("encoder")  # built already (for its identity): reuse it
+        return (load_features(self.cfg, "train", progress=progress, encoder=enc),
+                load_features(self.cfg, "test", progress=progress, encoder=enc))
 
     def compute(self, progress: bool = True, force: bool = False) -> pd.DataFrame:
         """Load (or extract) the features, then the result: read from the cache when it is
@@ -254,9 +255,8 @@ def subset_curve(cfg: RunConfig, selector="random", progress: bool = True, force
 
 
 def features_of(cfg: RunConfig) -> tuple[Features, Features]:
-    """The train and test features of ``cfg`` (cached)."""
-    enc = load_encoder(cfg.model, arch=cfg.arch, layer=cfg.layer)
-    return load_features(cfg, "train", encoder=enc), load_features(cfg, "test", encoder=enc)
+    """The train and test features of ``cfg`` (cached; the network is built only to extract)."""
+    return load_features(cfg, "train"), load_features(cfg, "test")
 
 
 def feature_digests(cfg: RunConfig) -> list[str]:

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from .config import RunConfig
 from .datasets import ImageData, dataset_identity, load_dataset
 from .device import resolve_device, resolve_runtime, resolved_precision
-from .models import Encoder, load_encoder
+from .models import Encoder, encoder_identity, load_encoder
 from .store import (
     FEATURE_FORMAT,
     atomic_write_bytes,
@@ -220,28 +220,62 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
     return Features(X, y, list(data.classes), meta)
 
 
+def _identity(config: RunConfig):
+    """What names ``config``'s features in a key, without building the network; ``None``
+    when only the built network can say (a hub model not downloaded yet, or no image size
+    and no known native size)."""
+    ident = encoder_identity(config.model, config.arch, layer=config.layer)
+    if ident is None or (config.image_size is None and ident.native_size is None):
+        return None
+    return ident
+
+
 def load_features(config: RunConfig, split: str, progress: bool = True, force: bool = False,
                   encoder: Encoder | None = None) -> Features:
-    """Features of one split for a run config (cached)."""
-    encoder = encoder or load_encoder(config.model, arch=config.arch, layer=config.layer)
+    """Features of one split for a run config (cached). The network is built (or ``encoder``
+    used) only when the features must be extracted: a cache hit reads the file, and a seeded
+    sample of a cached split takes its rows."""
+    ident = encoder or _identity(config)
+    if ident is None:
+        encoder = ident = load_encoder(config.model, arch=config.arch, layer=config.layer)
     n = config.n_train if split == "train" else config.n_test
     full = load_dataset(config.dataset, split)
     if n is not None and n >= len(full):
         n = None  # the whole split: one cache entry, whatever n asked for it
     data = full.subset(n, config.data_seed)
     runtime = resolve_runtime(config.runtime, config.device)
-    key = feature_key(encoder, config.dataset, split, n, config.data_seed, config.image_size, config.precision,
+    key = feature_key(ident, config.dataset, split, n, config.data_seed, config.image_size, config.precision,
                       config.device, runtime)
-    if n is not None and not force and not feature_path(key).exists():
-        # a seeded sample of a split whose features are cached: take its rows, extract nothing
-        full_key = feature_key(encoder, config.dataset, split, None, config.data_seed, config.image_size,
-                               config.precision, config.device, runtime)
-        cached = read_cache(feature_path(full_key), full_key)
-        if cached is not None:
-            idx = np.sort(np.random.default_rng(config.data_seed).permutation(len(full))[:n])
-            meta = json.loads(feature_path(full_key).with_suffix(".json").read_text())
-            meta = {**meta, "derived_from": str(feature_path(full_key)), "n": n}
-            return Features(cached[0][idx], cached[1][idx], list(data.classes), {**meta, "config": config.to_dict()})
+    if not force:
+        found = cached_features(key, data) or (derived_features(ident, config, split, n, full, data, runtime)
+                                               if n is not None else None)
+        if found is not None:
+            found.meta = {**found.meta, "config": config.to_dict()}
+            return found
+    encoder = encoder or load_encoder(config.model, arch=config.arch, layer=config.layer)
     feats = extract(encoder, data, key, device=config.device, progress=progress, force=force)
     feats.meta = {**feats.meta, "config": config.to_dict()}
     return feats
+
+
+def cached_features(key: dict, data: ImageData) -> Features | None:
+    """The cached features of ``key`` (``None`` when absent or unusable)."""
+    path = feature_path(key)
+    cached = read_cache(path, key)
+    if cached is None:
+        return None
+    return Features(cached[0], cached[1], list(data.classes), json.loads(path.with_suffix(".json").read_text()))
+
+
+def derived_features(ident, config: RunConfig, split: str, n: int, full: ImageData, data: ImageData,
+                     runtime: str) -> Features | None:
+    """A seeded sample of a split whose features are cached: its rows, nothing extracted."""
+    full_key = feature_key(ident, config.dataset, split, None, config.data_seed, config.image_size,
+                           config.precision, config.device, runtime)
+    cached = read_cache(feature_path(full_key), full_key)
+    if cached is None:
+        return None
+    idx = np.sort(np.random.default_rng(config.data_seed).permutation(len(full))[:n])
+    meta = json.loads(feature_path(full_key).with_suffix(".json").read_text())
+    meta = {**meta, "derived_from": str(feature_path(full_key)), "n": n}
+    return Features(cached[0][idx], cached[1][idx], list(data.classes), meta)

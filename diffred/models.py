@@ -204,7 +204,14 @@ class Identity:
     layer: str = "penultimate"
 
 
+#: timm's pretrained input size of the built-in architectures, known without importing timm
+#: (tests/test_features.py checks them against timm's pretrained configs).
+NATIVE_SIZES = {"tf_efficientnet_lite0": 224, "tf_efficientnet_lite1": 240, "tf_efficientnet_lite2": 260}
+
+
 def _native_size(arch: str) -> int | None:
+    if arch in NATIVE_SIZES:
+        return NATIVE_SIZES[arch]
     import timm
     try:
         return int(timm.models.get_pretrained_cfg(arch).input_size[-1])

@@ -158,3 +158,32 @@ def test_sample_of_a_cached_split_is_derived_not_extracted(cache, monkeypatch):
     assert np.allclose(part.X, ref.X, atol=1e-6) and np.array_equal(part.y, sub.labels)
     assert np.array_equal(F.load_features(RunConfig(model="tiny", dataset="toy", image_size=16, precision="float32",
                                                     n_train=1000), "train", progress=False, encoder=enc).X, whole.X)
+
+
+def test_a_cache_hit_builds_no_network(cache, monkeypatch):
+    """Features already cached are read without building the encoder: its identity names
+    the file; the network is built only to extract."""
+    from diffred.config import RunConfig
+    from diffred.models import Identity
+    enc, data = tiny_encoder(), tiny_data(n=30)
+    monkeypatch.setattr(F, "load_dataset", lambda name, split: data)
+    cfg = RunConfig(model="tiny", dataset="toy", image_size=16, precision="float32")
+    first = F.load_features(cfg, "train", progress=False, encoder=enc)
+    ident = Identity(enc.name, enc.arch, enc.weights_sha256, enc.native_size)
+    monkeypatch.setattr(F, "encoder_identity", lambda *a, **k: ident)
+
+    def refuse(*a, **k):
+        raise AssertionError("the network was built for a cache hit")
+    monkeypatch.setattr(F, "load_encoder", refuse)
+    again = F.load_features(cfg, "train", progress=False)
+    assert np.array_equal(again.X, first.X) and again.meta["config"]["model"] == "tiny"
+    with pytest.raises(AssertionError, match="built for a cache hit"):  # a miss must build it
+        F.load_features(RunConfig(model="tiny", dataset="toy", image_size=20, precision="float32"), "train",
+                        progress=False)
+
+
+def test_native_sizes_are_timms():
+    import timm
+    from diffred.models import NATIVE_SIZES
+    for arch, size in NATIVE_SIZES.items():
+        assert timm.models.get_pretrained_cfg(arch).input_size[-1] == size, arch

@@ -165,7 +165,7 @@ def probe_costs(cfg: RunConfig, methods=COST_METHODS, paper_epochs_timed: int = 
     if "scikit-learn per subset" in methods:
         C = 1.0 / (alpha_ref * len(tri))
         accs, sec = _timed(lambda: _sklearn_per_subset(Xs, tr.y[tri], Xt, te.y, sel, C, sklearn_max_iter))
-        record("scikit-learn per subset", sec, accs, f"lbfgs, C = {C:.3g} (= the batched probe's alpha)")
+        record("scikit-learn per subset", sec, accs, f"lbfgs, C = {C:.3g}, i.e. 1 / (alpha n): the batched probe's L2 strength")
     if "paper recipe per subset" in methods:
         accs, sec = _recipe_per_subset(tr, te, sel, paper_epochs_timed)
         record("paper recipe per subset", sec * 100 / paper_epochs_timed, accs,

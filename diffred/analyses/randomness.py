@@ -170,6 +170,11 @@ def _gap(random, ranked, n_test: int) -> tuple[float, tuple[float, float]]:
     return g, (g - 100 * Z * se, g + 100 * Z * se)
 
 
+#: How the verdict names each comparison and ranking.
+COMPARISON_WORDS = {"bottom": "the least important k", "without_top": "the layer without its most important k"}
+RANKING_WORDS = {"weight_norm": "probe weight norm", "f_stat": "univariate F"}
+
+
 def diffused_verdict(conc: pd.DataFrame, n_test: int, fraction: float = CONCENTRATION_FRACTION) -> verdicts.Verdict:
     """:data:`DIFFUSED_RULES` on each ranking at ``fraction``, combined by
     :func:`verdicts.across`: holds = diffused, does not hold = concentrated."""
@@ -179,7 +184,7 @@ def diffused_verdict(conc: pd.DataFrame, n_test: int, fraction: float = CONCENTR
         for rule, ranked, ref in ((BOTTOM, "bottom", "random"), (WITHOUT_TOP, "without_top", "without_random")):
             acc = at[(at.selector == ranked) & (at.ranking == name)].accuracy
             g, iv = _gap(at[at.selector == ref].accuracy.to_numpy(), acc.iloc[0], n_test)
-            parts[f"{ranked} ({name})"] = rule.judge(g, iv, n=n_test)
+            parts[f"{COMPARISON_WORDS[ranked]} by {RANKING_WORDS.get(name, name)}"] = rule.judge(g, iv, n=n_test)
     v = verdicts.across(parts, what="comparisons")
     return dataclasses.replace(v, rule=" ".join(r.statement for r in DIFFUSED_RULES) + " "
                                + verdicts.ACROSS_STATEMENT.format(what="comparisons"))

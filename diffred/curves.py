@@ -27,8 +27,8 @@ import pandas as pd
 from . import metrics
 from .config import SMOKE_LIMITS, RunConfig, scale
 from .device import compute_dtype, resolve_device, resolve_runtime
-from .features import Features, feature_key, file_sha256_of, load_features
-from .models import Encoder, encoder_identity, load_encoder
+from .features import Features, feature_identity, feature_key, file_sha256_of, load_features
+from .models import Encoder, load_encoder
 from .probes import LogisticProbe, RidgeProbe, paper_recipe
 from .store import (
     atomic_write_text,
@@ -146,8 +146,8 @@ class Curve:
     def __init__(self, cfg: RunConfig, selector="random", load: bool = True):
         self.cfg, self.selector = cfg, selector
         self.name = selector if isinstance(selector, str) else "+".join(selector)
-        ident = encoder_identity(cfg.model, cfg.arch, layer=cfg.layer)
-        if ident is None or (cfg.image_size is None and ident.native_size is None):
+        ident = feature_identity(cfg)
+        if ident is None:
             ident = self.encoder if load else None
         self.keys = None if ident is None else [
             feature_key(ident, cfg.dataset, s, n, cfg.data_seed, cfg.image_size, cfg.precision, cfg.device,

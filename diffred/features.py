@@ -170,11 +170,9 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
     finished chunks of an interrupted run) and cached. ``batch_size`` defaults to
     :data:`BATCH_SIZE` for the device (the features do not depend on it)."""
     path = feature_path(key)
-    if not force:
-        cached = read_cache(path, key)
-        if cached is not None:
-            meta = json.loads(path.with_suffix(".json").read_text())
-            return Features(cached[0], cached[1], list(data.classes), meta)
+    found = None if force else cached_features(key, data)
+    if found is not None:
+        return found
     dev = resolve_device(device)
     batch_size = batch_size or BATCH_SIZE.get(dev.type, BATCH_SIZE["cuda"])
     precision, size = key["precision"], key["image_size"]
@@ -220,7 +218,7 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
     return Features(X, y, list(data.classes), meta)
 
 
-def _identity(config: RunConfig):
+def feature_identity(config: RunConfig):
     """What names ``config``'s features in a key, without building the network; ``None``
     when only the built network can say (a hub model not downloaded yet, or no image size
     and no known native size)."""
@@ -235,7 +233,7 @@ def load_features(config: RunConfig, split: str, progress: bool = True, force: b
     """Features of one split for a run config (cached). The network is built (or ``encoder``
     used) only when the features must be extracted: a cache hit reads the file, and a seeded
     sample of a cached split takes its rows."""
-    ident = encoder or _identity(config)
+    ident = encoder or feature_identity(config)
     if ident is None:
         encoder = ident = load_encoder(config.model, arch=config.arch, layer=config.layer)
     n = config.n_train if split == "train" else config.n_test
@@ -246,16 +244,13 @@ def load_features(config: RunConfig, split: str, progress: bool = True, force: b
     runtime = resolve_runtime(config.runtime, config.device)
     key = feature_key(ident, config.dataset, split, n, config.data_seed, config.image_size, config.precision,
                       config.device, runtime)
-    if not force:
-        found = cached_features(key, data) or (derived_features(ident, config, split, n, full, data, runtime)
-                                               if n is not None else None)
-        if found is not None:
-            found.meta = {**found.meta, "config": config.to_dict()}
-            return found
-    encoder = encoder or load_encoder(config.model, arch=config.arch, layer=config.layer)
-    feats = extract(encoder, data, key, device=config.device, progress=progress, force=force)
-    feats.meta = {**feats.meta, "config": config.to_dict()}
-    return feats
+    found = None if force else (cached_features(key, data) or (
+        derived_features(ident, config, split, n, full, data, runtime) if n is not None else None))
+    if found is None:  # extract (extract's own cache read finds nothing, or force)
+        encoder = encoder or load_encoder(config.model, arch=config.arch, layer=config.layer)
+        found = extract(encoder, data, key, device=config.device, progress=progress, force=force)
+    found.meta = {**found.meta, "config": config.to_dict()}
+    return found
 
 
 def cached_features(key: dict, data: ImageData) -> Features | None:

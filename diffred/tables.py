@@ -20,6 +20,8 @@ import re
 
 import pandas as pd
 
+from .names import DATASET_WORDS
+
 MISSING = "—"
 #: Readable headers (with units) of the columns the analyses produce.
 HEADERS = {
@@ -48,14 +50,10 @@ HEADERS = {
 }
 #: Prose names of the values in label columns (datasets, selectors) and of column levels.
 WORDS = {
-    "fashion_mnist": "Fashion-MNIST", "fashion_mnist_heldout": "Fashion-MNIST 5-9", "mnist5k": "MNIST-5k",
-    "digits": "digits", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "flowers102": "Flowers-102",
-    "oxford_pets": "Oxford-IIIT Pets", "pca_top": "top principal components",
-    "pca_bottom": "bottom principal components", "projection_gaussian": "Gaussian random projection",
-    "projection_authors": "authors' positive random projection", "first": "first k",
-    "erank_share": "effective rank / width", "pr_share": "participation ratio / width",
-    "constant_share": "constant neurons (share)", "dead_share": "dead neurons (share)",
-    "dr": "DR(0.9), interpolated", "gap20": "gap at 20% (points)", "f_stat": "univariate F", "weight_norm": "probe weight norm",
+    **DATASET_WORDS, "fashion_mnist_heldout": "Fashion-MNIST 5-9",  # short, for a column header
+    "pca_top": "top principal components", "pca_bottom": "bottom principal components",
+    "projection_gaussian": "Gaussian random projection", "projection_authors": "authors' positive random projection",
+    "first": "first k", "f_stat": "univariate F", "weight_norm": "probe weight norm",
 }
 #: Columns whose values are names (a dataset, a selector): shown by :data:`WORDS`.
 LABEL_COLUMNS = {"dataset", "selector", "target", "predictor", "comparison", "ranking"}
@@ -100,7 +98,7 @@ def cell(value, column: str = "", digits: int = 3, whole: bool = False) -> str:
     if isinstance(value, numbers.Real):
         return _number(float(value), column, digits)
     text = str(value)
-    return WORDS.get(text, text) if column in LABEL_COLUMNS else text
+    return header(text) if column in LABEL_COLUMNS else text  # a label cell may name a column
 
 
 def _whole(series: pd.Series) -> bool:

@@ -343,14 +343,14 @@ def test_sklearn_per_subset_separable_data_and_repeated_subsets():
 
 def _runtimes():
     labels = [label for _, _, label in cost.CPU_RUNTIMES]
-    return pd.DataFrame({"runtime": labels, "images": 256, "images_per_second": [100.0, 200.0, 500.0, 1000.0],
+    return pd.DataFrame({"runtime": labels, "images": 256, "repeats": 3, "images_per_second": [100.0, 200.0, 500.0, 1000.0],
                          "max_rel_diff": [0.0, 0.2, 1e-5, 0.15], "mean_rel_diff": [0.0, 0.07, 2e-6, 0.05]})
 
 
 def test_runtime_quotes_and_table():
     q = cost.runtime_quotes(_runtimes())
     assert q["rt_default_ips"] == 500.0 and q["rt_old_ips"] == 200.0 and q["rt_speedup"] == pytest.approx(2.5)
-    assert q["rt_default_diff"] == 1e-5 and q["rt_old_diff"] == 0.2 and q["rt_images"] == 256
+    assert q["rt_default_diff"] == 1e-5 and q["rt_old_diff"] == 0.2 and q["rt_images"] == 256 and q["rt_repeats"] == 3
     assert q["rt_fastest"] == "OpenVINO bf16 hint" and q["rt_fastest_diff"] == 0.15
     shown = cost.runtimes_table(Result({}, {"runtimes": _runtimes()}))
     assert list(shown.columns)[:2] == ["runtime", "images/s (median)"] and len(shown) == 4

@@ -65,7 +65,7 @@ def compare_runtimes(enc, data: dict, size: int, repeats: int = 3, runtimes=CPU_
         ref = full if ref is None else ref
         diff = np.abs(full - ref)
         feats[label] = X
-        rows.append({"runtime": label, "ran_on": ran, "images": len(full),
+        rows.append({"runtime": label, "ran_on": ran, "images": len(full), "repeats": len(rates),
                      "images_per_second": statistics.median(rates), "runs": [round(r, 1) for r in rates],
                      "convert_seconds": round(build, 1), "max_rel_diff": float(diff.max() / np.abs(ref).max()),
                      "mean_rel_diff": float(diff.mean() / np.abs(ref).mean())})
@@ -228,7 +228,7 @@ def runtime_quotes(rt: pd.DataFrame) -> dict:
             "rt_speedup": float(default.images_per_second / old.images_per_second),
             "rt_default_diff": float(default.max_rel_diff), "rt_old_diff": float(old.max_rel_diff),
             "rt_fastest": str(fastest.runtime), "rt_fastest_diff": float(fastest.max_rel_diff),
-            "rt_images": int(rt.images.iloc[0])}
+            "rt_images": int(rt.images.iloc[0]), "rt_repeats": int(rt.repeats.iloc[0])}
 
 
 def bench_table(result: Result) -> pd.DataFrame:

@@ -25,7 +25,7 @@ from sklearn.feature_selection import f_classif
 
 from pathlib import Path
 
-from .. import paper, verdicts
+from .. import paper, tables, verdicts
 from ..config import RunConfig, scale
 from ..curves import cached_frames, feature_digests, features_of, probe_spec
 from ..probes import LogisticProbe, RidgeProbe
@@ -172,7 +172,6 @@ def _gap(random, ranked, n_test: int) -> tuple[float, tuple[float, float]]:
 
 #: How the verdict names each comparison and ranking.
 COMPARISON_WORDS = {"bottom": "the least important k", "without_top": "the layer without its most important k"}
-RANKING_WORDS = {"weight_norm": "probe weight norm", "f_stat": "univariate F"}
 
 
 def diffused_verdict(conc: pd.DataFrame, n_test: int, fraction: float = CONCENTRATION_FRACTION) -> verdicts.Verdict:
@@ -184,7 +183,7 @@ def diffused_verdict(conc: pd.DataFrame, n_test: int, fraction: float = CONCENTR
         for rule, ranked, ref in ((BOTTOM, "bottom", "random"), (WITHOUT_TOP, "without_top", "without_random")):
             acc = at[(at.selector == ranked) & (at.ranking == name)].accuracy
             g, iv = _gap(at[at.selector == ref].accuracy.to_numpy(), acc.iloc[0], n_test)
-            parts[f"{COMPARISON_WORDS[ranked]} by {RANKING_WORDS.get(name, name)}"] = rule.judge(g, iv, n=n_test)
+            parts[f"{COMPARISON_WORDS[ranked]} by {tables.WORDS.get(name, name)}"] = rule.judge(g, iv, n=n_test)
     v = verdicts.across(parts, what="comparisons")
     return dataclasses.replace(v, rule=" ".join(r.statement for r in DIFFUSED_RULES) + " "
                                + verdicts.ACROSS_STATEMENT.format(what="comparisons"))

@@ -9,6 +9,7 @@ import pandas as pd
 import seaborn as sns
 
 from .layout import PALETTE, SMALL, legend_below, panels, short, take_legend
+from ..tables import WORDS
 
 
 def fit_bar_labels(axis, container, labels) -> None:
@@ -108,7 +109,7 @@ def importance_bars(gaps: pd.DataFrame, ax=None):
             "without_random": "all but k random", "without_top": "all but the k most important"}
     long = gaps.melt(id_vars=["ranking", "k"], value_vars=list(cols), var_name="subset", value_name="acc")
     long["subset"] = long.subset.map(cols)
-    long["ranking"] = long.ranking.map({"weight_norm": "probe weight norm", "f_stat": "univariate F"})
+    long["ranking"] = long.ranking.map(lambda r: WORDS.get(r, r))
     sns.barplot(data=long, y="subset", x="acc", hue="ranking", order=list(cols.values()), ax=ax,
                 palette=PALETTE)
     ax.set(xlabel=f"test accuracy (%), k = {int(gaps.k.iloc[0])}", ylabel="")

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from .device import compute_dtype, resolve_device
-from .probe_train import (Standardiser, adam_step, apply_basis, basis_tensors, check_xy, evaluate, family_views,
-                          gradients, init_stacks, plan, schedule, sgd_step, validation_split)
+from .probe_train import (Standardiser, adam_step, apply_basis_T, basis_tensors, check_xy, evaluate, family_views,
+                          gradients, init_stacks, plan, schedule, sgd_step, stack_batches, validation_split)
 from .subsets import Selection
 
 __all__ = ["LogisticProbe", "RidgeProbe", "paper_recipe", "validation_split"]
@@ -58,7 +58,9 @@ class LogisticProbe(_Params):
     optimizer : ``"adam"`` (cosine-decayed learning rate) or ``"sgd"`` (momentum, StepLR).
     max_epochs, batch_size, lr : the optimisation budget; ``batch_size="auto"`` is
         ``min(1024, max(64, n // 20))`` and ``max_epochs="auto"`` is at least 10 epochs and
-        500 steps, so that small datasets are trained to convergence too.
+        500 steps, so that small datasets are trained to convergence too; ``lr=None`` is
+        0.1 for SGD and, for Adam, 0.01 up to 256-row batches and ``0.01 * sqrt(batch / 256)``
+        above (0.02 at 1024).
     tol, patience : stop when no member's validation accuracy improved by more than
         ``tol`` for ``patience`` epochs (``patience=None``: run all epochs).
     val_fraction : share of the training data held out (stratified) for choosing alpha and
@@ -140,9 +142,10 @@ class LogisticProbe(_Params):
         self._bases = basis_tensors(selection, dev)
         sch = schedule(XT.shape[1], self.batch_size, self.max_epochs, self.lr, self.optimizer, self.lr_step)
         dt = compute_dtype(self.precision, dev)
-        V, VV, fam_of = family_views(selection, self.groups_, self._bases, XT, Xva_t, dt)
+        V, VV, fam_of = family_views(selection, self.groups_, self._bases, XT, Xva_t, dt, sch["bs"])
         del XT
         state = init_stacks(self.groups_, fam_of, alphas, C, dev)
+        stack_batches(state, V)
         self._train(state, V, VV, torch.nn.functional.one_hot(ytr_t, C).float(), yva_t, C, sch, gen, dt)
         per_group = [None] * len(self.groups_)
         for st in state:
@@ -167,7 +170,7 @@ class LogisticProbe(_Params):
                     lr = sch["lr0"] * (0.1 ** (epoch // sch["step_size"]))
                 t += 1
                 for st in state:
-                    gW, gb = gradients(st, V, onehot, sl, C, dt)
+                    gW, gb = gradients(st, onehot, s, C, dt)
                     if self.optimizer == "adam":
                         adam_step(st, gW, gb, lr, t)
                     else:
@@ -223,14 +226,14 @@ class LogisticProbe(_Params):
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {X.shape[1]} features, the probe was fitted on {self.n_features_in_}")
         dev = self._W[0].device
-        Xt = self.scaler_(torch.as_tensor(X, dtype=torch.float32, device=dev))
+        XtT = self.scaler_(torch.as_tensor(X, dtype=torch.float32, device=dev)).T.contiguous()
         C = len(self.classes_)
         head_logits = {}
         views = {}
         for gi, g in enumerate(self.groups_):
-            if g.basis not in views:
-                views[g.basis] = apply_basis(Xt, self._bases[g.basis])
-            L = torch.addmm(self._b[gi], views[g.basis][:, : g.kmax], self._W[gi]).view(len(X), -1, C)
+            if g.basis not in views:  # (k, n): a subset of neurons is a gather of whole rows
+                views[g.basis] = apply_basis_T(XtT, self._bases[g.basis])
+            L = torch.addmm(self._b[gi][:, None], self._W[gi].T, views[g.basis][: g.kmax]).T.view(len(X), -1, C)
             for j, h in enumerate(g.heads):
                 head_logits[h] = L[:, j]
         return torch.stack([head_logits[h] for h in self.member_head_]).cpu().numpy()
@@ -337,15 +340,17 @@ class RidgeProbe(_Params):
         X, _ = check_xy(X)
         dev = self.y_mean_.device
         Xt = self.scaler_(torch.as_tensor(X, dtype=torch.float64, device=dev))
+        XtT = Xt.T.contiguous()  # neurons as rows: a subset's columns are a gather of whole rows
         out = []
         for h in self.member_head_:
             m = self._sel.members[self._head_member[h]]
             b = self._sel.bases[m.basis]
             if b.order is not None:
-                Z = Xt[:, torch.as_tensor(b.order[: m.k], device=dev)]
+                ZT = XtT.index_select(0, torch.as_tensor(b.order[: m.k], device=dev))
+                out.append((self._heads[h][1].T @ ZT).T.add_(self.y_mean_).float())
             else:
                 Z = Xt @ torch.as_tensor(b.matrix[:, : m.k], dtype=torch.float64, device=dev)
-            out.append((Z @ self._heads[h][1] + self.y_mean_).float())
+                out.append((Z @ self._heads[h][1] + self.y_mean_).float())
         return torch.stack(out).cpu().numpy()
 
     def predict(self, X) -> np.ndarray:

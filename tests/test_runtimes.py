@@ -104,6 +104,40 @@ def test_conversion_failure_falls_back_to_torch(cache, monkeypatch, caplog):
     assert np.array_equal(x, ref)
 
 
+class Tokens(Small):
+    """A class token expanded to the batch (as a ViT does): a one-image trace fixes the batch."""
+
+    def forward_features(self, x):
+        f = super().forward_features(x).flatten(2).transpose(1, 2)  # (n, tokens, 16)
+        cls = torch.ones(1, 1, 16).expand(x.shape[0], -1, -1)
+        return torch.cat([cls, f], 1).transpose(1, 2)[..., None]
+
+
+def test_a_trace_that_fixes_the_batch_is_converted_from_a_whole_batch(cache):
+    enc = small_encoder()
+    enc.model = Tokens().eval()
+    module, shape = R._Features(enc).eval(), (8, 3, 16, 16)
+    try:  # the one-image trace either fails to convert or gives other features
+        assert not R.agrees(R._trace(module, shape, 1), module, shape)
+    except Exception as err:
+        assert "convert" in str(err).lower() or "shape" in str(err).lower()
+    data = images(n=11)
+    ov_x, runner = run(enc, data, "openvino", "float32")
+    ref, _ = run(enc, data, "torch", "float32")
+    assert runner.runtime == "openvino" and rel_diff(ov_x, ref) < REL_TOL
+
+
+def test_agrees_tells_another_network_apart(cache):
+    module, shape = R._Features(small_encoder()).eval(), (8, 3, 16, 16)
+    model = R._trace(module, shape, 1)
+    assert R.agrees(model, module, shape)
+    other = small_encoder()
+    other.model = Small().eval()
+    with torch.no_grad():
+        other.model.stage1[0].weight.mul_(1.01)
+    assert not R.agrees(model, R._Features(other).eval(), shape)
+
+
 def test_converted_model_is_cached_and_reused(cache, monkeypatch):
     enc = small_encoder()
     _, path = R.convert(enc, 16, 8)

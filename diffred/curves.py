@@ -30,22 +30,9 @@ from .device import compute_dtype, resolve_device, resolve_runtime
 from .features import Features, feature_identity, feature_key, file_sha256_of, load_features
 from .models import Encoder, load_encoder
 from .probes import LogisticProbe, RidgeProbe, paper_recipe
-from .store import (
-    atomic_write_text,
-    canonical,
-    json_digest,
-    log_cache,
-    result_path,
-    sha256_file,
-)
+from .store import atomic_write_text, canonical, json_digest, log_cache, result_path, sha256_file
 from .store import code_digest as _code_digest
-from .subsets import (
-    Selection,
-    first_k,
-    principal_components,
-    random_projections,
-    random_subsets,
-)
+from .subsets import Selection, first_k, principal_components, random_projections, random_subsets
 
 PROBES = ("logistic", "ridge", "paper")
 SELECTORS = ("random", "first", "pca_top", "pca_bottom", "projection_gaussian", "projection_authors")
@@ -102,10 +89,16 @@ def curve_from_features(X_train, y_train, X_test, y_test, fractions, seeds, sele
     test ``accuracy``, validation accuracy, the chosen L2 strength, and per-class accuracy
     columns ``acc_<class>``. Rows whose ``k`` repeats a larger fraction's ``k`` in the same
     seed (small fractions of narrow layers) are flagged ``duplicate_k``."""
-    X_train, X_test = np.asarray(X_train, np.float32), np.asarray(X_test, np.float32)
-    if X_train.shape[1] != X_test.shape[1]:
-        raise ValueError(f"train features have {X_train.shape[1]} columns, test {X_test.shape[1]}")
-    d = X_train.shape[1]
+    sel, est = fit_members(X_train, y_train, X_test, fractions, seeds, selector, probe, device)
+    return curve_frame(sel, est, X_test, y_test, y_train, classes)
+
+
+def fit_members(X_train, y_train, X_test, fractions, seeds, selector="random", probe="logistic", device="auto"):
+    """The selection of ``selector`` (one name or several) and the probe fitted on all its
+    members: ``(selection, fitted probe)``; the fit's seconds are the probe's ``fit_seconds_``."""
+    X_train = np.asarray(X_train, np.float32)
+    if X_train.shape[1] != np.shape(X_test)[1]:
+        raise ValueError(f"train features have {X_train.shape[1]} columns, test {np.shape(X_test)[1]}")
     selectors = [selector] if isinstance(selector, str) else list(selector)
     sel = make_selection(selectors[0], X_train, fractions, seeds)
     for other in selectors[1:]:
@@ -113,14 +106,19 @@ def curve_from_features(X_train, y_train, X_test, y_test, fractions, seeds, sele
     est = make_probe(probe, device=device) if isinstance(probe, str) else probe
     t0 = time.perf_counter()
     est.fit(X_train, y_train, sel)
-    fit_s = time.perf_counter() - t0
-    pred = est.predict(X_test)
+    est.fit_seconds_ = time.perf_counter() - t0
+    return sel, est
+
+
+def curve_frame(sel: Selection, est, X_test, y_test, y_train, classes=None) -> pd.DataFrame:
+    """The rows of :func:`curve_from_features` for a fitted probe ``est`` of selection ``sel``."""
+    pred = est.predict(np.asarray(X_test, np.float32))
     labels = np.unique(np.concatenate([np.asarray(y_train), np.asarray(y_test)]))
     names = list(classes) if classes is not None and len(classes) == len(labels) else [str(c) for c in labels]
-    df = pd.DataFrame(_member_rows(sel, est, pred, y_test, labels, names, d))
+    df = pd.DataFrame(_member_rows(sel, est, pred, y_test, labels, names, np.shape(X_test)[1]))
     df["duplicate_k"] = (df.groupby(["selector", "seed", "k"], dropna=False)["fraction"].transform("max")
                          != df["fraction"])
-    df.attrs["fit_seconds"] = fit_s
+    df.attrs["fit_seconds"] = est.fit_seconds_
     return df
 
 

@@ -20,6 +20,7 @@ The logistic probe's training engine (packing, stacking, steps) is :mod:`diffred
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -182,41 +183,58 @@ class LogisticProbe(_Params):
                 break
 
     def _finish(self, state, alphas, C, A):
-        """Per head, keep the alpha with the best validation accuracy (ties: larger alpha)."""
+        """Keep every alpha's best-epoch weights per group, then per head the alpha with the
+        best validation accuracy (ties: larger alpha)."""
+        self.alphas_ = np.asarray(alphas, dtype=np.float64)
+        self._all = []  # per group: validation accuracy and epoch (heads, A), W (kmax, heads, A, C), b
+        for g, st in zip(self.groups_, state):
+            self._all.append((st["best_acc"].view(len(g.heads), A).cpu().numpy(),
+                              st["best_epoch"].view(len(g.heads), A).cpu().numpy(),
+                              st["bestW"].view(g.kmax, C, len(g.heads), A).permute(0, 2, 3, 1),
+                              st["bestb"].view(C, len(g.heads), A).permute(1, 2, 0)))
+        self._select(lambda acc: A - 1 - np.argmax(acc[:, ::-1], axis=1))
+
+    def at_alpha(self, alpha: float) -> "LogisticProbe":
+        """This fitted probe with every member at L2 strength ``alpha`` (one of ``alphas``)
+        instead of the validation's choice. Each alpha's heads trained on the same minibatches
+        with their own weights, so this is the probe a fit with ``alphas=(alpha,)`` gives, up
+        to when training stopped (the fit with all alphas stops when none of them improves)."""
+        hit = np.flatnonzero(np.isclose(self.alphas_, alpha, rtol=1e-9, atol=0))
+        if len(hit) == 0:
+            raise ValueError(f"alpha {alpha} was not fitted; the probe has alphas {self.alphas_.tolist()}")
+        other = copy.copy(self)
+        other._select(lambda acc: np.full(len(acc), hit[0]))
+        return other
+
+    def _select(self, choose) -> None:
+        """Weights, alpha, validation accuracy and epoch per head and member, for the alpha
+        index ``choose(acc)`` gives each head of a group (``acc``: heads x alphas)."""
         self.head_alpha_, self.head_val_accuracy_, self.head_epoch_ = {}, {}, {}
-        self._W, self._b = [], []
-        head_loc = {}
-        for gi, (g, st) in enumerate(zip(self.groups_, state)):
-            acc = st["best_acc"].view(len(g.heads), A).cpu().numpy()
-            ep = st["best_epoch"].view(len(g.heads), A).cpu().numpy()
-            W = st["bestW"].view(g.kmax, C, len(g.heads), A).permute(0, 2, 3, 1)
-            b = st["bestb"].view(C, len(g.heads), A).permute(1, 2, 0)
-            choice = A - 1 - np.argmax(acc[:, ::-1], axis=1)
-            sel = torch.as_tensor(choice, device=W.device)
-            Wc = W[:, torch.arange(len(g.heads), device=W.device), sel, :]  # (kmax, heads, C)
-            bc = b[torch.arange(len(g.heads), device=W.device), sel, :]
-            self._W.append(Wc.reshape(g.kmax, -1))
-            self._b.append(bc.reshape(-1))
+        self._W, self._b, head_loc = [], [], {}
+        for gi, (g, (acc, ep, W, b)) in enumerate(zip(self.groups_, self._all)):
+            choice = choose(acc)
+            sel, heads = torch.as_tensor(choice, device=W.device), torch.arange(len(g.heads), device=W.device)
+            self._W.append(W[:, heads, sel, :].reshape(g.kmax, -1))  # (kmax, heads * C)
+            self._b.append(b[heads, sel, :].reshape(-1))
             for j, h in enumerate(g.heads):
                 head_loc[h] = (gi, j)
-                self.head_alpha_[h] = float(alphas[choice[j]])
+                self.head_alpha_[h] = float(self.alphas_[choice[j]])
                 self.head_val_accuracy_[h] = float(acc[j, choice[j]])
                 self.head_epoch_[h] = int(ep[j, choice[j]])
         mh = self.member_head_
         self.alpha_ = np.array([self.head_alpha_[h] for h in mh])
         self.val_accuracy_ = np.array([self.head_val_accuracy_[h] for h in mh])
         self.best_epoch_ = np.array([self.head_epoch_[h] for h in mh])
-        self.coef_ = []
-        for i, h in enumerate(mh):
-            gi, j = head_loc[h]
-            g = self.groups_[gi]
-            W = self._W[gi].view(g.kmax, len(g.heads), C)[: g.ks[j], j].cpu().numpy()
-            m = self._selection.members[i]
-            if m.basis != g.basis:  # a deduplicated member: rows in its own neuron order
-                head_order = self._selection.bases[g.basis].order[: m.k]
-                pos = {n: r for r, n in enumerate(head_order)}
-                W = W[[pos[n] for n in self._selection.bases[m.basis].order[: m.k]]]
-            self.coef_.append(W)
+        self.coef_ = [self._member_coef(i, *head_loc[h]) for i, h in enumerate(mh)]
+
+    def _member_coef(self, i: int, gi: int, j: int) -> np.ndarray:
+        g, C = self.groups_[gi], len(self.classes_)
+        W = self._W[gi].view(g.kmax, len(g.heads), C)[: g.ks[j], j].cpu().numpy()
+        m = self._selection.members[i]
+        if m.basis != g.basis:  # a deduplicated member: rows in its own neuron order
+            pos = {n: r for r, n in enumerate(self._selection.bases[g.basis].order[: m.k])}
+            W = W[[pos[n] for n in self._selection.bases[m.basis].order[: m.k]]]
+        return W
 
     # -------------------------------------------------------------- predict
     @torch.no_grad()

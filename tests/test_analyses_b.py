@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 from diffred import plots  # noqa: E402
 from diffred.analyses import Result  # noqa: E402
 from diffred.analyses import architectures, cost, per_class, robustness  # noqa: E402
+from diffred.config import RunConfig  # noqa: E402
 from diffred.subsets import random_subsets  # noqa: E402
 
 TOL = 1e-9
@@ -249,6 +250,23 @@ def test_variant_row_on_a_constructed_curve():
     assert row["gap_points"] == pytest.approx(3.0) and row["claim_holds"]
     assert row["std_20"] == pytest.approx(np.std([0.86, 0.88], ddof=1))
     assert row["dr_closest"] == pytest.approx(0.8)  # 0.2 has ratio 0.967, 0.1 ratio 0.556, 1.0 ratio 1
+
+
+def test_seed_curve_reuses_the_base_seeds_and_fits_only_the_missing(monkeypatch):
+    base = RunConfig(seeds=(1, 2, 3, 4, 5))
+    base_curve = pd.DataFrame({"seed": [1, 2, 3, 4, 5], "fraction": 1.0, "accuracy": 0.9, "model": "m"})
+    asked = []
+
+    def fit(cfg):
+        asked.append(cfg.seeds)
+        return pd.DataFrame({"seed": list(cfg.seeds), "fraction": 1.0, "accuracy": 0.8, "model": "m"})
+
+    monkeypatch.setattr(robustness, "subset_curve", fit)
+    three = robustness.seed_curve(base, base_curve, 3)
+    assert sorted(three.seed) == [1, 2, 3] and asked == []
+    seven = robustness.seed_curve(base, base_curve, 7)
+    assert sorted(seven.seed) == [1, 2, 3, 4, 5, 6, 7] and asked == [(6, 7)]
+    assert seven.set_index("seed").accuracy[6] == 0.8 and seven.set_index("seed").accuracy[5] == 0.9
 
 
 def test_robustness_summary_ranges_and_changes():

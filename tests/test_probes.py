@@ -49,6 +49,23 @@ def test_batched_equals_separate_fits():
         assert abs(together.score(X, y)[i] - alone.score(X, y)[0]) <= EQUIV_ACC_TOL
 
 
+def test_at_alpha_is_the_fit_with_that_alpha_alone():
+    X, y = blobs(n=800, d=30, sep=1.0, seed=1)
+    sel = random_subsets(X.shape[1], [0.1, 0.3, 1.0], [1, 2])
+    kw = dict(max_epochs=30, patience=None, precision="float32", random_state=0)
+    grid = LogisticProbe(alphas=(1e-3, 1.0), **kw).fit(X, y, sel)
+    for a in (1e-3, 1.0):
+        one, alone = grid.at_alpha(a), LogisticProbe(alphas=(a,), **kw).fit(X, y, sel)
+        assert (one.alpha_ == a).all() and np.allclose(one.val_accuracy_, alone.val_accuracy_)
+        for i in range(len(sel)):
+            assert np.allclose(one.coef_[i], alone.coef_[i], atol=1e-5)
+    # a strong L2 strength shrinks the weights: the two readings are different probes
+    assert np.abs(grid.at_alpha(1.0).coef_[-1]).sum() < np.abs(grid.at_alpha(1e-3).coef_[-1]).sum()
+    assert (grid.alpha_ == grid.at_alpha(grid.alpha_[0]).alpha_[0]).any()
+    with pytest.raises(ValueError, match="was not fitted"):
+        grid.at_alpha(0.5)
+
+
 def test_deduplicated_members_predict_like_separate_fits():
     """The full layer under several seeds is fitted once; every seed must still get it right."""
     X, y = blobs(n=500, d=16, sep=1.5)

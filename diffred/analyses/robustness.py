@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from ..config import SMOKE_LIMITS, RunConfig, scale
-from ..curves import (cached_frames, curve_from_features, dr_table, feature_digests, features_of, make_probe,
-                      probe_spec, scale_note, subset_curve, summarise)
+from ..curves import (cached_frames, curve_frame, curve_from_features, dr_table, feature_digests, features_of,
+                      fit_members, make_probe, probe_spec, scale_note, subset_curve, summarise)
 from ..device import resolved_precision
 from ..probes import LogisticProbe, paper_recipe
 from . import Result
@@ -54,8 +54,8 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
 
     rows, curves = [], []
     # The base run (its own probe, its seeds) is one of the values of several choices: the
-    # default L2 strength, the default probe, the default number of seeds. Probe it once
-    # (cached like any curve) and reuse it wherever a choice's probe is that same probe.
+    # default probe, the default number of seeds. Probe it once (cached like any curve) and
+    # reuse it wherever a choice's probe is that same probe.
     base_curve = subset_curve(base)
     base_probe = make_probe(base.probe, device=base.device)
     tr, te = features_of(base)
@@ -70,9 +70,8 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
         curves.append(curve.assign(choice=choice, value=str(value)))
         rows.append(_variant_row(choice, value, curve))
 
-    for a in alphas:
-        add(L2_STRENGTH, a, probe_curve(LogisticProbe(alphas=(a,))))
-    add(L2_STRENGTH, "chosen per subset", probe_curve(LogisticProbe(alphas=tuple(alphas))))
+    for value, curve in l2_curves(tr, te, base, alphas):
+        add(L2_STRENGTH, value, curve)
     for p in probes:
         est = paper_recipe(max_epochs=paper_epochs) if p == "paper" else make_probe(p)
         label = f"paper SGD recipe, {paper_epochs} epochs" if p == "paper" else p
@@ -88,8 +87,28 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
     for n in n_trains:
         add(TRAINING_IMAGES, ALL_IMAGES if n is None else n, subset_curve(dataclasses.replace(base, n_train=n).scaled()))
     for k in seed_counts:
-        add(SUBSET_SEEDS, k, subset_curve(dataclasses.replace(base, seeds=tuple(range(1, k + 1)))))
+        add(SUBSET_SEEDS, k, seed_curve(base, base_curve, k))
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def l2_curves(tr, te, base: RunConfig, alphas) -> list[tuple[str, pd.DataFrame]]:
+    """One logistic fit with every L2 strength: each strength's curve (its heads of that fit;
+    they share the minibatches and nothing else) and the curve with the strength chosen per
+    subset on the validation split."""
+    sel, est = fit_members(tr.X, tr.y, te.X, base.fractions, base.seeds, probe=LogisticProbe(alphas=tuple(alphas)))
+    out = [(a, curve_frame(sel, est.at_alpha(a), te.X, te.y, tr.y, tr.classes)) for a in alphas]
+    return out + [("chosen per subset", curve_frame(sel, est, te.X, te.y, tr.y, tr.classes))]
+
+
+def seed_curve(base: RunConfig, base_curve: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The base run with subset seeds 1..k: the base curve's rows for the seeds it has, and a
+    fit of the seeds it lacks (a subset's probe does not depend on which others share its fit)."""
+    have = sorted(set(base_curve.seed) & set(range(1, k + 1)))
+    missing = tuple(s for s in range(1, k + 1) if s not in have)
+    parts = [base_curve[base_curve.seed.isin(have)]]
+    if missing:
+        parts.append(subset_curve(dataclasses.replace(base, seeds=missing)))
+    return pd.concat(parts, ignore_index=True)
 
 
 def robustness_summary(rows: pd.DataFrame) -> pd.DataFrame:

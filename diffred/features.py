@@ -169,52 +169,89 @@ def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
     """Features of ``data`` under ``key``: read from the cache, or computed (resuming any
     finished chunks of an interrupted run) and cached. ``batch_size`` defaults to
     :data:`BATCH_SIZE` for the device (the features do not depend on it)."""
-    path = feature_path(key)
-    found = None if force else cached_features(key, data)
-    if found is not None:
+    return extract_layers([encoder], data, [key], device, batch_size, progress, force)[0]
+
+
+def extract_layers(encoders: list[Encoder], data: ImageData, keys: list[dict], device: str = "auto",
+                   batch_size: int | None = None, progress: bool = True, force: bool = False) -> list[Features]:
+    """:func:`extract` for several layers of one network (``encoders``, one per layer, sharing
+    the network; ``keys`` theirs): the layers not cached are extracted in one pass over the
+    images (one converted model with their features side by side), each cached on its own."""
+    found = [None if force else cached_features(k, data) for k in keys]
+    todo = [i for i, f in enumerate(found) if f is None]
+    if not todo:
         return found
+    enc, key = encoders[todo[0]], keys[todo[0]]
     dev = resolve_device(device)
     batch_size = batch_size or BATCH_SIZE.get(dev.type, BATCH_SIZE["cuda"])
-    precision, size = key["precision"], key["image_size"]
-    runner = make_runner(encoder, key.get("runtime", "torch"), precision, dev, size, batch_size)
-    partial = path.parent / (path.stem + ".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    (partial / "key.json").write_text(json.dumps(key, sort_keys=True))
-    n = len(data)
-    chunks = list(range(0, n, CHUNK))
+    layers = [encoders[i].layer for i in todo]
+    runner = make_runner(enc, key.get("runtime", "torch"), key["precision"], dev, key["image_size"], batch_size,
+                         layers=layers if len(layers) > 1 else None)
+    partials = [_partial_dir(keys[i]) for i in todo]
+    widths = [encoders[i].width for i in todo]
     t0 = time.perf_counter()
-    bar = tqdm(total=n, desc=f"features {key['model']}/{Path(key['dataset']).name}/{key['split']}",
-               unit="img", disable=not progress, mininterval=10)
-    parts = []
-    for c in chunks:
-        f = partial / f"chunk_{c:08d}.npy"
-        arr = None
-        if f.exists():
-            with contextlib.suppress(Exception):
-                arr = np.load(f, allow_pickle=False)
-                if arr.shape != (min(CHUNK, n - c), encoder.width):
-                    arr = None
-        if arr is None:
-            with _strict_float32(dev, precision):
-                arr = _run_encoder(encoder, data, c, min(c + CHUNK, n), size, dev, precision, batch_size, runner)
-            atomic_write_bytes(f, lambda fh, a=arr: np.save(fh, a))
-        parts.append(arr)
-        bar.update(len(arr))
+    bar = tqdm(total=len(data), desc=f"features {key['model']}/{Path(key['dataset']).name}/{key['split']}"
+               + (f" ({len(layers)} layers)" if len(layers) > 1 else ""), unit="img", disable=not progress,
+               mininterval=10)
+    parts = [[] for _ in todo]
+    for c in range(0, len(data), CHUNK):
+        arrs = _chunk(enc, data, c, min(c + CHUNK, len(data)), key, dev, batch_size, runner, partials, widths)
+        for p, a in zip(parts, arrs):
+            p.append(a)
+        bar.update(min(CHUNK, len(data) - c))
     bar.close()
     runner.close()
     elapsed = time.perf_counter() - t0
-    X = np.concatenate(parts).astype(np.float32) if parts else np.zeros((0, encoder.width), np.float32)
     y = np.asarray(data.labels, dtype=np.int64)
+    for j, i in enumerate(todo):
+        X = np.concatenate(parts[j]).astype(np.float32) if parts[j] else np.zeros((0, widths[j]), np.float32)
+        found[i] = _store(keys[i], X, y, data, {"seconds": round(elapsed, 2), "device": str(dev),
+                                                 "ran_on": runner.runtime, "layers_in_pass": len(todo),
+                                                 "images_per_second": round(len(data) / elapsed, 1)
+                                                 if elapsed > 0 else None})
+        shutil.rmtree(partials[j], ignore_errors=True)
+    return found
+
+
+def _partial_dir(key: dict) -> Path:
+    """Where an extraction's finished chunks wait (so an interrupted run resumes)."""
+    path = feature_path(key)
+    partial = path.parent / (path.stem + ".partial")
+    partial.mkdir(parents=True, exist_ok=True)
+    (partial / "key.json").write_text(json.dumps(key, sort_keys=True))
+    return partial
+
+
+def _chunk(encoder, data, start, stop, key, dev, batch_size, runner, partials, widths) -> list[np.ndarray]:
+    """One chunk of images for every layer: read back if every layer's chunk file is sound,
+    else computed in one pass and saved per layer."""
+    files = [p / f"chunk_{start:08d}.npy" for p in partials]
+    arrs = []
+    for f, w in zip(files, widths):
+        with contextlib.suppress(Exception):
+            a = np.load(f, allow_pickle=False)
+            if a.shape == (stop - start, w):
+                arrs.append(a)
+    if len(arrs) == len(files):
+        return arrs
+    with _strict_float32(dev, key["precision"]):
+        X = _run_encoder(encoder, data, start, stop, key["image_size"], dev, key["precision"], batch_size, runner)
+    arrs = np.split(X, np.cumsum(widths)[:-1], axis=1) if len(widths) > 1 else [X]
+    for f, a in zip(files, arrs):
+        atomic_write_bytes(f, lambda fh, a=np.ascontiguousarray(a): np.save(fh, a))
+    return arrs
+
+
+def _store(key: dict, X: np.ndarray, y: np.ndarray, data: ImageData, run: dict) -> Features:
+    """Write one feature file (atomically) and its sidecar; the features as read back."""
     if not np.isfinite(X).all():
         raise FloatingPointError(f"non-finite features from {key['model']} on {key['dataset']}; "
                                  "try precision='float32'")
+    path = feature_path(key)
     atomic_write_bytes(path, lambda fh: np.savez(fh, X=X, y=y, key=np.array(json_digest(key))))
     meta = {"key": key, "shape": list(X.shape), "sha256": sha256_file(path), "classes": list(data.classes),
-            "source": data.source, "seconds": round(elapsed, 2), "device": str(dev), "ran_on": runner.runtime,
-            "images_per_second": round(n / elapsed, 1) if elapsed > 0 else None,
-            "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            "source": data.source, **run, "written": time.strftime("%Y-%m-%dT%H:%M:%S")}
     atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True))
-    shutil.rmtree(partial, ignore_errors=True)
     return Features(X, y, list(data.classes), meta)
 
 
@@ -236,6 +273,17 @@ def load_features(config: RunConfig, split: str, progress: bool = True, force: b
     ident = encoder or feature_identity(config)
     if ident is None:
         encoder = ident = load_encoder(config.model, arch=config.arch, layer=config.layer)
+    key, data, found = _request(ident, config, split, force)
+    if found is None:  # extract (extract's own cache read finds nothing, or force)
+        encoder = encoder or load_encoder(config.model, arch=config.arch, layer=config.layer)
+        found = extract(encoder, data, key, device=config.device, progress=progress, force=force)
+    found.meta = {**found.meta, "config": config.to_dict()}
+    return found
+
+
+def _request(ident, config: RunConfig, split: str, force: bool = False):
+    """The key and images of one split of ``config``, and its features if the cache has them
+    (the file itself, or the rows of a seeded sample of a cached whole split)."""
     n = config.n_train if split == "train" else config.n_test
     full = load_dataset(config.dataset, split)
     if n is not None and n >= len(full):
@@ -246,11 +294,19 @@ def load_features(config: RunConfig, split: str, progress: bool = True, force: b
                       config.device, runtime)
     found = None if force else (cached_features(key, data) or (
         derived_features(ident, config, split, n, full, data, runtime) if n is not None else None))
-    if found is None:  # extract (extract's own cache read finds nothing, or force)
-        encoder = encoder or load_encoder(config.model, arch=config.arch, layer=config.layer)
-        found = extract(encoder, data, key, device=config.device, progress=progress, force=force)
-    found.meta = {**found.meta, "config": config.to_dict()}
-    return found
+    return key, data, found
+
+
+def prefetch_layers(config: RunConfig, layers, progress: bool = True) -> None:
+    """Cache the features of ``layers`` of ``config``'s network (both splits): the layers
+    not cached yet are extracted together, in one pass over the images per split."""
+    encoders = [load_encoder(config.model, arch=config.arch, layer=layer) for layer in layers]
+    for split in ("train", "test"):
+        asks = [_request(e, dataclasses.replace(config, layer=e.layer), split) for e in encoders]
+        todo = [i for i, (_, _, found) in enumerate(asks) if found is None]
+        if todo:
+            extract_layers([encoders[i] for i in todo], asks[todo[0]][1], [asks[i][0] for i in todo],
+                           device=config.device, progress=progress)
 
 
 def cached_features(key: dict, data: ImageData) -> Features | None:

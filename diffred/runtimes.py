@@ -45,49 +45,57 @@ OV_HINT = {"float32": "f32", "bfloat16": "bf16"}
 
 
 class _Features(torch.nn.Module):
-    """:meth:`Encoder.features` as a traceable module: an intermediate layer's output is
+    """:meth:`Encoder.features` as a traceable module, for one layer or several at once (their
+    features side by side, in the order of ``layers``). An intermediate layer's output is
     caught by a hook that does not stop the forward pass (the converter drops the unused
     rest of the graph)."""
 
-    def __init__(self, encoder: Encoder):
+    def __init__(self, encoder: Encoder, layers=None):
         super().__init__()
-        self.model, self.layer = encoder.model, encoder.layer
-        self.encoder = encoder
+        self.model, self.encoder = encoder.model, encoder
+        self.layers = list(layers or [encoder.layer])
 
     def forward(self, x):
-        if self.layer == "penultimate":
+        if self.layers == ["penultimate"]:
             return self.encoder.features(x)
-        caught = {}
-        handle = self.model.get_submodule(self.layer).register_forward_hook(
-            lambda _m, _i, out: caught.__setitem__("out", _pool(out)))
+        caught, handles = {}, []
+        for layer in self.layers:
+            if layer != "penultimate":
+                handles.append(self.model.get_submodule(layer).register_forward_hook(
+                    lambda _m, _i, out, name=layer: caught.__setitem__(name, _pool(out))))
         try:
-            self.model.forward_features(x)
+            f = self.model.forward_features(x)
         finally:
-            handle.remove()
-        return caught["out"]
+            for h in handles:
+                h.remove()
+        if "penultimate" in self.layers:
+            caught["penultimate"] = self.model.forward_head(f, pre_logits=True)
+        return torch.cat([caught[layer] for layer in self.layers], 1)
 
 
-def ir_key(encoder: Encoder, image_size: int, batch_size: int) -> dict:
+def ir_key(encoder: Encoder, image_size: int, batch_size: int, layers=None) -> dict:
     """Everything that determines a converted model (the precision is chosen at compile time)."""
     import openvino as ov
     return {"ir": IR_VERSION, "openvino": ov.get_version(), "torch": torch.__version__,
             "model": encoder.name, "arch": encoder.arch, "weights_sha256": encoder.weights_sha256,
-            "layer": encoder.layer, "image_size": int(image_size), "batch": int(batch_size)}
+            "layer": "+".join(layers or [encoder.layer]), "image_size": int(image_size), "batch": int(batch_size)}
 
 
 def ir_path(key: dict, root: Path | None = None) -> Path:
     """Where the converted model for ``key`` lives (``.xml``; its weights beside it, ``.bin``)."""
     root = Path(root) if root is not None else cache_dir()
-    stem = f"{safe_name(key['layer'])}_{key['image_size']}px_b{key['batch']}_{json_digest(key)[:16]}"
+    layer = key["layer"] if "+" not in key["layer"] else f"{key['layer'].count('+') + 1}layers"
+    stem = f"{safe_name(layer)}_{key['image_size']}px_b{key['batch']}_{json_digest(key)[:16]}"
     return root / "openvino" / safe_name(key["model"]) / f"{stem}.xml"
 
 
-def convert(encoder: Encoder, image_size: int, batch_size: int):
-    """The OpenVINO model of ``encoder``'s features at one batch shape: read from the cache,
+def convert(encoder: Encoder, image_size: int, batch_size: int, layers=None):
+    """The OpenVINO model of ``encoder``'s features (of ``layers``, side by side, when given)
+    at one batch shape: read from the cache,
     or converted and cached (the ``.bin`` is moved in before the ``.xml``, so an ``.xml``
     means a complete pair)."""
     import openvino as ov
-    key = ir_key(encoder, image_size, batch_size)
+    key = ir_key(encoder, image_size, batch_size, layers)
     path = ir_path(key)
     core = _core()
     if path.exists() and path.with_suffix(".bin").exists():
@@ -96,7 +104,7 @@ def convert(encoder: Encoder, image_size: int, batch_size: int):
         except Exception as err:  # a damaged pair: convert again
             log.warning("converted model %s unreadable (%s); converting again", path, type(err).__name__)
     shape = (int(batch_size), 3, int(image_size), int(image_size))
-    model = _converted(_Features(encoder).eval(), shape)
+    model = _converted(_Features(encoder, layers).eval(), shape)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=".convert."))
     try:
@@ -165,10 +173,10 @@ class OpenVINORunner:
 
     runtime = "openvino"
 
-    def __init__(self, encoder: Encoder, image_size: int, batch_size: int, precision: str):
+    def __init__(self, encoder: Encoder, image_size: int, batch_size: int, precision: str, layers=None):
         if precision not in OV_HINT:
             raise ValueError(f"OpenVINO precision {precision!r} unknown; use float32 or bfloat16")
-        _, path = convert(encoder, image_size, batch_size)
+        _, path = convert(encoder, image_size, batch_size, layers)
         self.precision, self.batch_size, self.path = precision, int(batch_size), path
         self.compiled = _compiled(str(path), path.stat().st_mtime, precision)
         self.request = self.compiled.create_infer_request()
@@ -190,13 +198,16 @@ class OpenVINORunner:
 
 
 class TorchRunner:
-    """The torch module on ``device``: autocast and channels_last unless float32."""
+    """The torch module on ``device``: autocast and channels_last unless float32. With
+    ``layers``, one forward pass gives their features side by side."""
 
     runtime = "torch"
 
-    def __init__(self, encoder: Encoder, device: torch.device, precision: str):
+    def __init__(self, encoder: Encoder, device: torch.device, precision: str, layers=None):
         self.encoder, self.device, self.precision = encoder, device, precision
         self.fast = precision not in ("float32", "float32-plain")
+        several = layers is not None and list(layers) != [encoder.layer]
+        self.forward = _Features(encoder, layers) if several else encoder.features
         encoder.model.to(device)
         if self.fast:
             encoder.model.to(memory_format=torch.channels_last)
@@ -208,7 +219,7 @@ class TorchRunner:
         if self.fast:
             x = x.contiguous(memory_format=torch.channels_last)
         with autocast(self.device, self.precision):
-            f = self.encoder.features(x)
+            f = self.forward(x)
         return f.float().cpu().numpy()
 
     def close(self) -> None:
@@ -216,17 +227,18 @@ class TorchRunner:
 
 
 def make_runner(encoder: Encoder, runtime: str, precision: str, device: torch.device, image_size: int,
-                batch_size: int):
-    """A runner for a resolved ``runtime`` and ``precision`` (the feature key's values).
+                batch_size: int, layers=None):
+    """A runner for a resolved ``runtime`` and ``precision`` (the feature key's values), of
+    ``encoder``'s layer or of several ``layers`` at once (features side by side).
     OpenVINO that cannot convert the encoder falls back to torch at the same precision
     (float32, or bfloat16 autocast), with one log line."""
     if runtime == "openvino":
         try:
-            return OpenVINORunner(encoder, image_size, batch_size, precision)
+            return OpenVINORunner(encoder, image_size, batch_size, precision, layers)
         except Exception as err:
             fallback = "float32" if precision == "float32" else "bfloat16-autocast"
             log.warning("OpenVINO could not convert %s (layer %s: %s: %s); extracting with torch %s instead",
-                        encoder.name, encoder.layer, type(err).__name__, str(err).splitlines()[0][:160] if str(err)
-                        else "", fallback)
-            return TorchRunner(encoder, torch.device("cpu"), fallback)
-    return TorchRunner(encoder, device, precision)
+                        encoder.name, "+".join(layers or [encoder.layer]), type(err).__name__,
+                        str(err).splitlines()[0][:160] if str(err) else "", fallback)
+            return TorchRunner(encoder, torch.device("cpu"), fallback, layers)
+    return TorchRunner(encoder, device, precision, layers)

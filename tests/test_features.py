@@ -1,5 +1,6 @@
 """The feature cache: round trip, key sensitivity, corruption detected, resumption."""
 
+import dataclasses
 import json
 import warnings
 
@@ -187,3 +188,45 @@ def test_native_sizes_are_timms():
     from diffred.models import NATIVE_SIZES
     for arch, size in NATIVE_SIZES.items():
         assert timm.models.get_pretrained_cfg(arch).input_size[-1] == size, arch
+
+
+# --- several layers in one pass ----------------------------------------------------------
+
+def _layer_encoders():
+    from diffred.models import load_encoder, probe_layers
+    model = "cnn_ce_s1"  # a committed zoo model: small, native 28 px
+    return [load_encoder(model, layer=layer) for layer in probe_layers(load_encoder(model).model)]
+
+
+@pytest.mark.parametrize("runtime", ["torch", "openvino"])
+def test_several_layers_in_one_pass_equal_one_layer_at_a_time(cache, runtime):
+    if runtime == "openvino":
+        pytest.importorskip("openvino")
+    encs, small = _layer_encoders(), tiny_data(n=70)  # 70: the last batch of 16 is padded
+    data = ImageData("toy", "train", small.images.repeat(4, 1).repeat(4, 2)[:, :28, :28], small.labels,
+                     small.classes, "synthetic")
+    keys = [key(e, image_size=28, runtime=runtime) for e in encs]
+    together = F.extract_layers(encs, data, keys, device="cpu", batch_size=16, progress=False)
+    assert [t.X.shape[1] for t in together] == [e.width for e in encs] and len(encs) >= 3
+    assert all(json.loads(F.feature_path(k).with_suffix(".json").read_text())["layers_in_pass"] == len(encs)
+               for k in keys)
+    for e, k, t in zip(encs, keys, together):
+        alone = F.extract(e, data, k, device="cpu", batch_size=16, progress=False, force=True)
+        assert np.allclose(t.X, alone.X, rtol=0, atol=1e-5 * np.abs(alone.X).max())
+
+
+def test_prefetch_layers_caches_every_layer_and_load_features_extracts_nothing(cache, monkeypatch):
+    from diffred.config import RunConfig
+    encs = _layer_encoders()
+    cfg = RunConfig(model="cnn_ce_s1", dataset="digits", n_train=200, n_test=100, image_size=28)
+    calls = []
+    real = F.extract_layers
+    monkeypatch.setattr(F, "extract_layers", lambda e, *a, **k: calls.append(len(e)) or real(e, *a, **k))
+    F.prefetch_layers(cfg, [e.layer for e in encs], progress=False)
+    assert calls == [len(encs), len(encs)]  # one pass per split, every layer in it
+    F.prefetch_layers(cfg, [e.layer for e in encs], progress=False)
+    assert calls == [len(encs), len(encs)]  # all cached: nothing extracted
+    monkeypatch.setattr(F, "extract", lambda *a, **k: pytest.fail("extracted again"))
+    for e in encs:
+        f = F.load_features(dataclasses.replace(cfg, layer=e.layer), "train", progress=False)
+        assert f.X.shape == (200, e.width)

@@ -16,6 +16,7 @@ import pandas as pd
 from .. import paper, verdicts
 from ..config import RunConfig
 from ..curves import SMALL_FRACTIONS, redundancy, scale_note, subset_curve
+from ..features import prefetch_layers
 from ..metrics import dr_bootstrap
 from ..models import load_encoder, probe_layers
 from . import Result
@@ -54,6 +55,7 @@ def layer_study(model: str, dataset: str, layers=None, **overrides) -> tuple[pd.
     """Random-subset curves on each layer of ``model`` (default: every stage, then the
     penultimate layer); returns the curves and a per-layer table (width, full accuracy, DR)."""
     layers = list(layers or probe_layers(load_encoder(model).model))
+    prefetch_layers(RunConfig(model=model, dataset=dataset, **overrides).scaled(), layers)  # one pass, all layers
     frames = []
     for depth, layer in enumerate(layers):
         cfg = RunConfig(model=model, dataset=dataset, layer=layer, **overrides).scaled()

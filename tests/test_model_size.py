@@ -81,8 +81,8 @@ def test_published_imagenet_numbers_are_the_three_lite_models():
 def test_chapter_06_parameters_and_default_grid_block_agree():
     text = (REPO / "chapters" / "06_architectures.md").read_text()
     jobs = sweep.load_grid(REPO / "data/grids/default.yaml", scaled=False)
-    ch06 = {j.config.model for j in jobs if j.config.n_test == 5000}
-    assert ch06 == {f"efficientnet_lite{i}{s}" for i in (0, 1, 2) for s in ("", "_random")}
+    ch06 = {j.config.model for j in jobs if j.config.n_test == 2000}
+    assert ch06 == {f"efficientnet_lite{i}" for i in (0, 1, 2)} | {"efficientnet_lite0_random"}
     assert all(f'"{m}"' in text for m in ch06)
 
 

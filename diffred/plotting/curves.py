@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from .layout import MAX_COLUMNS, PALETTE, legend_below, legend_under, panels, short, take_legend
+from .layout import MAX_COLUMNS, PALETTE, legend_below, legends_under, panels, short, take_legend
 
 FRACTION_LABEL = "fraction of penultimate neurons (log scale)"
 
@@ -123,8 +123,7 @@ def robustness_curves(curves: pd.DataFrame, ax=None):
         axis.set_visible(False)
     for axis in axes[:len(choices)][::MAX_COLUMNS] if ax is None else axes[:1]:
         axis.set_ylabel("test accuracy")
-    for axis in axes[:len(choices)]:
-        legend_under(axis)
+    legends_under(list(axes[:len(choices)]))
     return fig
 
 
@@ -190,6 +189,5 @@ def layer_redundancy(tables: pd.DataFrame, ax=None):
     a.set_ylabel("probe accuracy on the whole layer")
     b.set_ylabel("ratio_small / DR(0.9)")
     b.set_ylim(-0.05, 1.05)
-    for axis in (a, b):
-        legend_under(axis)
+    legends_under([a, b])
     return fig

@@ -102,21 +102,25 @@ def legend_below(fig, handles, labels, axes, title=None, ncol=None):
     return axes[-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), borderaxespad=0, **kw)
 
 
-def legend_under(axis, handles=None, labels=None, ncol=None):
-    """A panel's own legend under its x-axis label, centred (never over the data), in as
+def legends_under(axes, handles=None, labels=None, ncol=None) -> list:
+    """Each panel's own legend under its x-axis label, centred (never over the data), in as
     many columns as fit the panel's share of the figure's width. The gap is measured: the
-    depth of the tick labels and the axis label below the axes."""
-    if handles is None:
-        handles, labels = axis.get_legend_handles_labels()
-    fig = axis.figure
+    depth of the tick labels and the axis label below the axes, for every panel in one
+    drawing (call it once the panels are finished). ``handles``/``labels``: one list per
+    panel, or ``None`` for each panel's own."""
+    fig = axes[0].figure
     fig.draw_without_rendering()
-    depth_pt = (axis.get_window_extent().y0 - axis.xaxis.get_tightbbox().y0) * 72 / fig.dpi
-    pad = (max(depth_pt, 0) + 4) / size_pt(SMALL)
-    spec = axis.get_subplotspec()
-    share = 1 / spec.get_gridspec().ncols if spec is not None else axis.get_position().width
-    ncol = ncol or columns_for(fig, labels, share * fig.get_figwidth())
-    return axis.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0), borderaxespad=pad,
-                       ncol=ncol, frameon=False, fontsize=SMALL)
+    depths = [(a.get_window_extent().y0 - a.xaxis.get_tightbbox().y0) * 72 / fig.dpi for a in axes]
+    out = []
+    for i, (axis, depth_pt) in enumerate(zip(axes, depths)):
+        h, lab = (handles[i], labels[i]) if handles is not None else axis.get_legend_handles_labels()
+        pad = (max(depth_pt, 0) + 4) / size_pt(SMALL)
+        spec = axis.get_subplotspec()
+        share = 1 / spec.get_gridspec().ncols if spec is not None else axis.get_position().width
+        n = ncol or columns_for(fig, lab, share * fig.get_figwidth())
+        out.append(axis.legend(h, lab, loc="upper center", bbox_to_anchor=(0.5, 0), borderaxespad=pad, ncol=n,
+                               frameon=False, fontsize=SMALL))
+    return out
 
 
 def take_legend(axis):

@@ -300,13 +300,15 @@ def _request(ident, config: RunConfig, split: str, force: bool = False):
 def prefetch_layers(config: RunConfig, layers, progress: bool = True) -> None:
     """Cache the features of ``layers`` of ``config``'s network (both splits): the layers
     not cached yet are extracted together, in one pass over the images per split."""
-    encoders = [load_encoder(config.model, arch=config.arch, layer=layer) for layer in layers]
+    configs = [dataclasses.replace(config, layer=layer) for layer in layers]
     for split in ("train", "test"):
-        asks = [_request(e, dataclasses.replace(config, layer=e.layer), split) for e in encoders]
+        asks = [_request(feature_identity(c) or load_encoder(c.model, arch=c.arch, layer=c.layer), c, split)
+                for c in configs]
         todo = [i for i, (_, _, found) in enumerate(asks) if found is None]
-        if todo:
-            extract_layers([encoders[i] for i in todo], asks[todo[0]][1], [asks[i][0] for i in todo],
-                           device=config.device, progress=progress)
+        if todo:  # the network is built only now, for the layers to extract
+            encoders = [load_encoder(configs[i].model, arch=configs[i].arch, layer=configs[i].layer) for i in todo]
+            extract_layers(encoders, asks[todo[0]][1], [asks[i][0] for i in todo], device=config.device,
+                           progress=progress)
 
 
 def cached_features(key: dict, data: ImageData) -> Features | None:

@@ -172,6 +172,19 @@ def probe_layers(model: torch.nn.Module) -> list[str]:
     return out + ["penultimate"]
 
 
+#: The stages of the built-in architectures (``blocks.0``...), known without building them.
+BUILTIN_STAGES = {"tf_efficientnet_lite0": 7, "tf_efficientnet_lite1": 7, "tf_efficientnet_lite2": 7}
+
+
+def layer_names(name: str, arch: str | None = None) -> list[str]:
+    """:func:`probe_layers` of an encoder by name: the built-in ones without building the
+    network (a cached chapter then needs no network at all), any other by building it."""
+    spec = BUILTIN.get(str(name))
+    if spec is not None and spec.arch in BUILTIN_STAGES:
+        return [f"blocks.{i}" for i in range(BUILTIN_STAGES[spec.arch])] + ["penultimate"]
+    return probe_layers(load_encoder(name, arch=arch).model)
+
+
 def available_models() -> list[str]:
     """The built-in encoder names and the committed zoo models (any timm name or checkpoint
     path works too)."""

@@ -158,3 +158,11 @@ def test_cli_train(tmp_path, capsys):
     assert card["config"]["steps"] == 3 and card["config"]["width"] == 16
     assert cli.main(["train", "cnn_huge"]) == 2
     assert "unknown variant 'cnn_huge'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2",
+                                  "efficientnet_lite2_random", "cnn_ce_s1"])
+def test_layer_names_without_a_network_are_the_networks_own(name):
+    from diffred.models import layer_names
+    assert layer_names(name) == probe_layers(load_encoder(name).model)

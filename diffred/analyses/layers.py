@@ -18,7 +18,7 @@ from ..config import RunConfig
 from ..curves import SMALL_FRACTIONS, redundancy, scale_note, subset_curve
 from ..features import prefetch_layers
 from ..metrics import dr_bootstrap
-from ..models import load_encoder, probe_layers
+from ..models import layer_names
 from . import Result
 from .setting import note_for
 from .headline import claim3_rule, test_size
@@ -54,7 +54,7 @@ def layer_table(curves: pd.DataFrame, layers, model: str) -> pd.DataFrame:
 def layer_study(model: str, dataset: str, layers=None, **overrides) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Random-subset curves on each layer of ``model`` (default: every stage, then the
     penultimate layer); returns the curves and a per-layer table (width, full accuracy, DR)."""
-    layers = list(layers or probe_layers(load_encoder(model).model))
+    layers = list(layers or layer_names(model))
     prefetch_layers(RunConfig(model=model, dataset=dataset, **overrides).scaled(), layers)  # one pass, all layers
     frames = []
     for depth, layer in enumerate(layers):

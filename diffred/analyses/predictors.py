@@ -20,7 +20,7 @@ import pandas as pd
 from .. import metrics, stats, verdicts, zoo
 from ..config import RunConfig
 from ..curves import Curve, curve_from_features, feature_digests, features_of, subset_curve
-from ..models import load_encoder, probe_layers
+from ..models import layer_names
 
 #: A neuron whose standard deviation over the training images is at most this is constant.
 CONSTANT_STD = 1e-6
@@ -220,7 +220,7 @@ def encoder_entries(lite=LITE, zoo_models=None, layers: bool = True) -> list[dic
         sel = ["random", "first"] if m.startswith(("cnn_mrl", "cnn_ce")) else "random"
         out.append({"group": "zoo (ch. 11)", "label": m, "selector": sel, "cfg": RunConfig(model=m, **CH11).scaled()})
     for model, ds, size in CH12_MODELS if layers else ():
-        for layer in probe_layers(load_encoder(model).model):
+        for layer in layer_names(model):
             cfg = RunConfig(model=model, dataset=ds, layer=layer, image_size=size, **CH12).scaled()
             out.append({"group": "layers (ch. 12)", "label": f"{model} {layer}", "selector": "random", "cfg": cfg})
     return out

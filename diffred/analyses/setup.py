@@ -89,15 +89,16 @@ def pretrained_vs_random(cfg: RunConfig, random_model: str = "efficientnet_lite0
 
 
 
-def run(models, datasets, compare_dataset: str = "fashion_mnist", compare_n_train: int = 5000,
-        image_size: int | None = 112) -> Result:
+def run(models, datasets, compare_dataset: str = "fashion_mnist", compare_n_train: int = 3000,
+        compare_n_test: int | None = 2000, image_size: int | None = 112) -> Result:
     """Everything the Setup chapter shows: the models and datasets tables, the first
     model's ImageNet predictions on real photos, and its full-layer probe accuracy beside a
-    randomly initialised copy's (``compare_n_train`` images of ``compare_dataset``)."""
+    randomly initialised copy's (``compare_n_train`` and ``compare_n_test`` images of
+    ``compare_dataset``)."""
     params = {"models": list(models), "datasets": list(datasets), "compare_dataset": compare_dataset,
-              "compare_n_train": compare_n_train, "image_size": image_size}
+              "compare_n_train": compare_n_train, "compare_n_test": compare_n_test, "image_size": image_size}
     cfg = RunConfig(model=params["models"][0], dataset=compare_dataset, n_train=compare_n_train,
-                    image_size=image_size).scaled()
+                    n_test=compare_n_test, image_size=image_size).scaled()
     return Result(params, {"models": describe_models(params["models"]),
                            "datasets": describe_datasets(params["datasets"]),
                            "predictions": imagenet_predictions(params["models"][0]),

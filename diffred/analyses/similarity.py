@@ -214,15 +214,15 @@ def _test_frames(cfg: RunConfig, X: np.ndarray, n_pairs: int, n_boot: int, n_dra
 
 
 def run(models=("efficientnet_lite0", "efficientnet_lite0_random"), dataset: str = "fashion_mnist",
-        n_train: int | None = 5000, n_samples: int = 1000, image_size: int | None = 112,
+        n_train: int | None = 3000, n_test: int | None = 2000, n_samples: int = 1000, image_size: int | None = 112,
         fractions=None, seeds=None, n_pairs: int = N_PAIRS, n_boot: int = N_IMAGE_BOOT,
         n_draws: int = BASELINE_DRAWS) -> Result:
     """CKA grid, effective rank, accuracy curve (with its DR table), and the subset-pair
     CKA against the overlap-only baseline, of each model."""
-    params = {"models": list(models), "dataset": dataset, "n_train": n_train, "n_samples": n_samples,
+    params = {"models": list(models), "dataset": dataset, "n_train": n_train, "n_test": n_test, "n_samples": n_samples,
               "image_size": image_size, "fractions": fractions, "seeds": seeds}
     grid = {k: v for k, v in (("fractions", fractions), ("seeds", seeds)) if v is not None}
-    cfgs = [RunConfig(model=m, dataset=dataset, n_train=n_train, image_size=image_size, **grid).scaled()
+    cfgs = [RunConfig(model=m, dataset=dataset, n_train=n_train, n_test=n_test, image_size=image_size, **grid).scaled()
             for m in params["models"]]
     cka = pd.concat([cka_curves(c, n_samples) for c in cfgs], ignore_index=True)
     ranks = pd.DataFrame({"model": [c.model for c in cfgs],

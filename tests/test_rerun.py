@@ -4,6 +4,7 @@ clear, clean failures for bad input (nothing half-written is left behind)."""
 import json
 import os
 import re
+import sys
 from html.parser import HTMLParser
 
 import nbformat
@@ -178,3 +179,25 @@ def test_rerun_page_is_rendered_like_the_book(tmp_path, monkeypatch):
     assert (site / "chapters" / "figures" / "fig-subset-curves.png").is_file()
     nb = nbformat.reads((site / "_sources" / "chapters" / "02_random_subsets.ipynb").read_text(), as_version=4)
     assert any(c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+def test_cli_output_is_kept_per_command_and_inputs(tmp_path, monkeypatch):
+    from diffred.analyses import rerun
+    runs = []
+
+    def fake_cli(command):
+        runs.append(command)
+        (tmp_path / f"{rerun.CHAPTER}__run{len(runs)}").mkdir()
+        return f"stdout {len(runs)}"
+
+    monkeypatch.setattr(rerun, "run_cli", fake_cli)
+    cmd = [sys.executable, "-m", "diffred.cli", "run", rerun.CHAPTER, "-p", "seeds=[1]"]
+    assert rerun.cli_output(cmd, tmp_path) == ("stdout 1", tmp_path / f"{rerun.CHAPTER}__run1")
+    assert rerun.cli_output(cmd, tmp_path) == ("stdout 1", tmp_path / f"{rerun.CHAPTER}__run1") and len(runs) == 1
+    other = cmd[:-1] + ["seeds=[1, 2]"]  # other arguments: run again
+    assert rerun.cli_output(other, tmp_path)[0] == "stdout 2" and len(runs) == 2
+    import shutil
+    shutil.rmtree(tmp_path / f"{rerun.CHAPTER}__run1")  # the kept run's folder is gone: run again
+    assert rerun.cli_output(cmd, tmp_path) == ("stdout 3", tmp_path / f"{rerun.CHAPTER}__run3")
+    monkeypatch.setenv("DIFFRED_SCALE", "smoke")  # another setting: run again
+    assert rerun.cli_output(cmd, tmp_path)[0] == "stdout 4"

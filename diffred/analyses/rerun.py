@@ -5,6 +5,8 @@ built-in model of the same weights."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shlex
 import subprocess
 import sys
@@ -14,6 +16,7 @@ import pandas as pd
 
 from .. import datasets, models
 from ..config import cache_dir
+from ..store import atomic_write_text, json_digest, sha256_file
 from ..curves import run_curves, summarise
 from . import Result
 
@@ -50,6 +53,35 @@ def run_cli(command: list[str]) -> str:
     return done.stdout.strip()
 
 
+#: What the command's output depends on besides its arguments (parts of
+#: :func:`diffred.bookcache.inputs_digest`).
+CLI_INPUTS = ("diffred", "data", "pyproject.toml", "packages", "settings", "system datasets")
+
+
+def cli_output(command: list[str], results: Path) -> tuple[str, Path]:
+    """:func:`run_cli`, once per (command, inputs): its standard output is kept under
+    ``results`` with a key made of the arguments, the re-run chapter's source, the library,
+    the data, the packages and the settings, so re-executing chapter 10 with nothing changed
+    reads the earlier run (its output folder must still be there) instead of repeating it.
+    Returns the standard output and the run's output folder."""
+    from ..bookcache import inputs_digest
+    root = Path(__file__).resolve().parents[2]
+    parts = inputs_digest(root)
+    key = json_digest({"arguments": [without_machine_paths(c) for c in command[1:]],
+                       "chapter": sha256_file(root / "chapters" / f"{CHAPTER}.md"),
+                       **{k: parts[k] for k in CLI_INPUTS}})
+    record = results / f"cli-{key[:16]}.json"
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        kept = json.loads(record.read_text())
+        if (results / kept["out"]).is_dir():
+            return kept["stdout"], results / kept["out"]
+    before = set(results.glob(f"{CHAPTER}__*")) if results.is_dir() else set()
+    stdout = run_cli(command)
+    made = sorted(set(results.glob(f"{CHAPTER}__*")) - before) or sorted(results.glob(f"{CHAPTER}__*"))
+    atomic_write_text(record, json.dumps({"stdout": stdout, "out": made[-1].name}))
+    return stdout, made[-1]
+
+
 #: Sub-folders the listing shows as one line (the page's site: hundreds of theme files).
 SUMMARISED = ("site",)
 
@@ -76,8 +108,7 @@ def run(model: str, arch: str, source_dataset: str, per_class: int, test_per_cla
     folder, checkpoint = write_inputs(model, source_dataset, per_class, test_per_class)
     results = folder.parent / "results"
     command = cli_command(checkpoint, arch, folder, results, fractions, seeds, image_size)
-    stdout = run_cli(command)
-    out = next(results.glob(f"{CHAPTER}__*"))
+    stdout, out = cli_output(command, results)
     settings = dict(n_train=None, n_test=None, image_size=image_size, fractions=fractions, seeds=seeds)
     from_checkpoint = run_curves(str(checkpoint), [str(folder)], arch=arch, **settings)
     from_builtin = run_curves(model, [str(folder)], **settings)

@@ -393,3 +393,12 @@ def test_cost_quotes_and_bench_table():
     assert q["measured_when"] == "2024-01-01 00:00" and q["n_members"] == 4 and q["n_train_used"] == 500
     shown = cost.bench_table(Result({}, {"bench": bench.assign(seconds=bench.seconds + 0.123)}))
     assert shown.seconds.tolist() == [2.12, 6.12, 1.12, 300.12, 5000.12]
+
+
+def test_precision_rows_name_what_the_runtime_extracts(monkeypatch):
+    monkeypatch.delenv("DIFFRED_RUNTIME", raising=False)
+    cfg = RunConfig(device="cpu", runtime="openvino")
+    assert robustness.precision_label("bfloat16", cfg) == "bfloat16"  # OpenVINO's bf16 hint
+    assert robustness.precision_label("auto", cfg) == robustness.precision_label("float32", cfg) == "float32"
+    torch_cfg = RunConfig(device="cpu", runtime="torch")
+    assert robustness.precision_label("bfloat16", torch_cfg) == "bfloat16-autocast"

@@ -12,7 +12,7 @@ import pandas as pd
 from ..config import SMOKE_LIMITS, RunConfig, scale
 from ..curves import (cached_frames, curve_frame, curve_from_features, dr_table, feature_digests, features_of,
                       fit_members, make_probe, probe_spec, scale_note, subset_curve, summarise)
-from ..device import resolved_precision
+from ..device import resolve_runtime, resolved_precision
 from ..probes import LogisticProbe, paper_recipe
 from . import Result
 
@@ -44,7 +44,7 @@ def robustness(base: RunConfig, **kw) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), probes=("logistic", "ridge", "paper"),
-               paper_epochs: int = 30, image_sizes=(64, 112, 160), precisions=("auto", "float32"),
+               paper_epochs: int = 30, image_sizes=(64, 112, 160), precisions=("bfloat16", "float32"),
                small_n_train: int = 3000, small_n_test: int = 2000, n_trains=(1000, 5000, 10000, None),
                seed_counts=(3, 5, 10)) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Vary one protocol choice at a time around ``base`` and record, for each value, the
@@ -82,13 +82,19 @@ def robustness_compute(base: RunConfig, alphas=(1e-5, 1e-4, 1e-3, 1e-2, 1e-1), p
         add(f"input resolution (n_train={small.n_train})", f"{px} px",
             subset_curve(dataclasses.replace(small, image_size=px)))
     for prec in precisions:
-        add(f"extraction precision (n_train={small.n_train})", resolved_precision(prec, small.device),
+        add(f"extraction precision (n_train={small.n_train})", precision_label(prec, small),
             subset_curve(dataclasses.replace(small, precision=prec)))
     for n in n_trains:
         add(TRAINING_IMAGES, ALL_IMAGES if n is None else n, subset_curve(dataclasses.replace(base, n_train=n).scaled()))
     for k in seed_counts:
         add(SUBSET_SEEDS, k, seed_curve(base, base_curve, k))
     return pd.DataFrame(rows), pd.concat(curves, ignore_index=True)
+
+
+def precision_label(precision: str, cfg: RunConfig) -> str:
+    """What ``precision`` means for ``cfg``'s extraction runtime on this machine (OpenVINO's
+    bf16 hint or float32 on the CPU, torch's autocast on CUDA): the value of the row."""
+    return resolved_precision(precision, cfg.device, resolve_runtime(cfg.runtime, cfg.device))
 
 
 def l2_curves(tr, te, base: RunConfig, alphas) -> list[tuple[str, pd.DataFrame]]:

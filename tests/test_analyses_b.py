@@ -13,7 +13,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from diffred import plots  # noqa: E402
+from diffred import plots, tables  # noqa: E402
 from diffred.analyses import Result  # noqa: E402
 from diffred.analyses import architectures, cost, per_class, robustness  # noqa: E402
 from diffred.config import RunConfig  # noqa: E402
@@ -307,7 +307,10 @@ def test_robustness_quotes_and_rows_table():
                                   {"scale_note": "n"}))
     assert q2["verdict_changes"] == "none of them"
     t = robustness.rows_table(r)
-    assert t.full.iloc[0] == pytest.approx(92.0) and t.std_20.iloc[0] == pytest.approx(0.1)
+    assert t["full-layer accuracy (%)"].iloc[0] == pytest.approx(92.0)
+    assert t["std at 20% (points)"].iloc[0] == pytest.approx(0.1)
+    shown = tables.tidy(t)
+    assert shown["full-layer accuracy (%)"].iloc[0] in ("92", "92.0")  # at most one decimal, not 92.000
 
 
 def test_robustness_curves_draws_on_given_axes():

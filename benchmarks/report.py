@@ -30,10 +30,19 @@ def extraction_runtimes() -> list[str]:
             f"`bench_extraction.py`: {t.images.iloc[0]} Fashion-MNIST images (train and test), batch",
             f"{e['batch']}, median of {e['repeats']} runs, preprocessing included; differences relative to torch",
             "float32's features; probe accuracy from the batched logistic probe (seeds 1-2) on each runtime's features.",
-            "`convert_seconds`: OpenVINO's one-off conversion (cached on disk afterwards).", "",
+            "`convert_seconds`: the one-off conversion (OpenVINO's, cached on disk afterwards; ONNX's export).", "",
             t[cols].to_markdown(index=False, floatfmt=".4g"), "",
             f"Overlap (OpenVINO float32, Lite0): {o['with_thread']:.0f} images/s with the next batch prepared in a "
-            f"background thread, {o['same_thread']:.0f} images/s in the same thread.", ""]
+            f"background thread, {o['same_thread']:.0f} images/s in the same thread.", ""] + batch_line(e)
+
+
+def batch_line(e: dict) -> list[str]:
+    """The batch-size comparison of ``extraction.json``, when it has one."""
+    b = e.get("batches")
+    if not b:
+        return []
+    return [f"Batch size (OpenVINO float32, Lite0 at 112 px, alternating runs): {b['32']:.0f} images/s in batches "
+            f"of 32 (the CPU default from 96 px up), {b['64']:.0f} in batches of 64.", ""]
 
 
 def default_images_per_second() -> float | None:

@@ -175,6 +175,21 @@ def _compiled(path: str, mtime: float, precision: str):
     return core.compile_model(core.read_model(path), "CPU", {"INFERENCE_PRECISION_HINT": OV_HINT[precision]})
 
 
+def static_batches(x: torch.Tensor, batch_size: int, run) -> np.ndarray:
+    """``run`` (a compiled model of one static batch shape: array in, features out) over
+    ``x`` a batch at a time; a shorter last batch is padded with zeros and the padding's rows
+    dropped, so a feature never depends on where its image sat."""
+    x = np.ascontiguousarray(x.numpy(), dtype=np.float32)
+    out, B = [], int(batch_size)
+    for i in range(0, len(x), B):
+        part = x[i:i + B]
+        n = len(part)
+        if n < B:
+            part = np.concatenate([part, np.zeros((B - n, *part.shape[1:]), np.float32)])
+        out.append(np.array(run(part)[:n], dtype=np.float32))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
 class OpenVINORunner:
     """Batches through a compiled OpenVINO model of one static batch shape."""
 
@@ -189,16 +204,11 @@ class OpenVINORunner:
         self.request = self.compiled.create_infer_request()
 
     def __call__(self, x: torch.Tensor) -> np.ndarray:
-        x = np.ascontiguousarray(x.numpy(), dtype=np.float32)
-        out, B = [], self.batch_size
-        for i in range(0, len(x), B):
-            part = x[i:i + B]
-            n = len(part)
-            if n < B:  # pad to the compiled shape; the padding's rows are dropped
-                part = np.concatenate([part, np.zeros((B - n, *part.shape[1:]), np.float32)])
-            self.request.infer({0: part}, share_inputs=True)  # no copy: the array outlives the call
-            out.append(np.array(self.request.get_output_tensor(0).data[:n], dtype=np.float32))
-        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+        return static_batches(x, self.batch_size, self._run)
+
+    def _run(self, part: np.ndarray) -> np.ndarray:
+        self.request.infer({0: part}, share_inputs=True)  # no copy: the array outlives the call
+        return self.request.get_output_tensor(0).data
 
     def close(self) -> None:
         pass

@@ -40,8 +40,9 @@ def locked_versions(path: Path | None = None) -> dict[str, str]:
     return {canonicalize_name(m.group(1)): m.group(2) for m in PIN.finditer(path.read_text())}
 
 
-def requirements(path: Path | None = None, extras: tuple[str, ...] = ("test",)) -> list[Requirement]:
-    """The dependencies ``pyproject.toml`` declares, with those of ``extras``."""
+def requirements(path: Path | None = None, extras: tuple[str, ...] = ("test", "bench")) -> list[Requirement]:
+    """The dependencies ``pyproject.toml`` declares, with those of ``extras`` (by default the
+    ones ``make lock`` locks)."""
     project = tomllib.loads(Path(path or PYPROJECT).read_text())["project"]
     specs = list(project.get("dependencies", []))
     for extra in extras:
@@ -86,7 +87,7 @@ def table(pyproject: Path | None = None, lock: Path | None = None) -> pd.DataFra
     rows = [{"package": "python", "locked": python, "installed": sys.version.split()[0],
              "as_locked": python is not None and sys.version.startswith(python + ".")}]
     seen = set()
-    for req in requirements(pyproject):
+    for req in requirements(pyproject, extras=("test",)):  # not the benchmark-only extra
         name = canonicalize_name(req.name)
         if name in seen:
             continue

@@ -16,7 +16,7 @@ BLOCK = re.compile(r"^([A-Za-z0-9][^\s=]*)==\S+(?:[^\n]*\\\n)*[^\n]*", re.M)
 
 
 def test_lock_and_pyproject_agree():
-    """Every dependency of pyproject.toml (and its test extra) is pinned by the lock at a
+    """Every dependency of pyproject.toml (and its test and bench extras) is pinned by the lock at a
     version its specifier allows. After editing pyproject.toml's dependencies: `make lock`."""
     problems = versions.mismatches()
     assert not problems, "requirements.lock disagrees with pyproject.toml (run `make lock`):\n" + \

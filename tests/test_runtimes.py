@@ -196,3 +196,21 @@ def test_runtimes_side_by_side_on_the_zoo_cnn(cache):
     assert by.loc["OpenVINO float32 (the default)", "max_rel_diff"] < 1e-4
     assert by.loc["torch bf16 autocast + channels_last (the old default)", "max_rel_diff"] > 1e-4
     assert feats["torch float32"]["test"].shape == (64, enc.width)
+
+
+def test_benchmark_onnx_runtime_runner_agrees_with_torch_float32(cache):
+    """The ONNX Runtime row of ``benchmarks/bench_extraction.py``: exported, padded like
+    OpenVINO's last batch, and within REL_TOL of torch float32."""
+    pytest.importorskip("onnxruntime")
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_extraction.py"
+    spec = importlib.util.spec_from_file_location("bench_extraction", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    enc, data = small_encoder(), images(n=29)
+    runner = bench.make_any_runner(enc, "onnxruntime", "float32", torch.device("cpu"), 16, 8)
+    onnx_x = F._run_encoder(enc, data, 0, len(data), 16, torch.device("cpu"), "float32", 8, runner)
+    ref, _ = run(enc, data, "torch", "float32")
+    assert runner.runtime == "onnxruntime" and onnx_x.shape == ref.shape == (29, 16)
+    assert rel_diff(onnx_x, ref) < REL_TOL

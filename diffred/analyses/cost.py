@@ -37,17 +37,19 @@ CPU_RUNTIMES = (("torch", "float32", "torch float32"),
 RUNTIME_BATCH = 64
 
 
-def timed_features(enc, data: dict, size: int, runtime: str, precision: str, repeats: int):
+def timed_features(enc, data: dict, size: int, runtime: str, precision: str, repeats: int,
+                   batch: int = RUNTIME_BATCH, make=make_runner):
     """Features of every split in ``data`` through one runtime, ``repeats`` times (the
-    runner built once; its build, OpenVINO's conversion included, timed apart): (features by
-    split, images/s per repeat, build seconds, the runtime that ran)."""
+    runner, from ``make`` with :func:`~diffred.runtimes.make_runner`'s arguments, built once;
+    its build, OpenVINO's conversion included, timed apart): (features by split, images/s per
+    repeat, build seconds, the runtime that ran)."""
     t0 = time.perf_counter()
-    runner = make_runner(enc, runtime, precision, torch.device("cpu"), size, RUNTIME_BATCH)
+    runner = make(enc, runtime, precision, torch.device("cpu"), size, batch)
     build = time.perf_counter() - t0
     rates, X = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        X = {s: _run_encoder(enc, d, 0, len(d), size, torch.device("cpu"), precision, RUNTIME_BATCH, runner)
+        X = {s: _run_encoder(enc, d, 0, len(d), size, torch.device("cpu"), precision, batch, runner)
              for s, d in data.items()}
         rates.append(sum(len(d) for d in data.values()) / (time.perf_counter() - t0))
     runner.close()

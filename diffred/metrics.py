@@ -229,3 +229,38 @@ def dense_fractions(summary, delta: float = 0.9, n: int = 5, digits: int = 4) ->
         inner = np.exp(np.linspace(np.log(lo), np.log(hi), n + 2)[1:-1])
         out.update(float(f"{x:.{digits}g}") for x in inner)
     return sorted(out - tested)
+
+
+# --- the covariance spectrum: how many directions a layer's variance uses ---------------------
+
+#: A neuron whose standard deviation over the images is at most this is constant (dead).
+CONSTANT_STD = 1e-6
+
+
+def spectrum(X, standardise: bool = True) -> np.ndarray:
+    """Eigenvalues (>= 0) of the covariance of ``X (n, d)``, constant neurons dropped; with
+    ``standardise`` each neuron is scaled to unit variance first (what the probes see)."""
+    X = np.asarray(X, np.float64)
+    sd = X.std(0)
+    X = X[:, sd > CONSTANT_STD]
+    if standardise:
+        X = X / X.std(0)
+    if X.shape[1] == 0:
+        return np.zeros(0)
+    return np.clip(np.linalg.eigvalsh(covariance(X)), 0, None)
+
+
+def effective_rank(X, standardise: bool = True) -> float:
+    """exp(entropy of the normalised covariance eigenvalues) of ``X (n, d)``: 1 when one
+    direction holds all the variance, d for an isotropic layer (Roy & Vetterli's effective
+    rank of the covariance; RankMe applies it to the embedding's singular values)."""
+    ev = spectrum(X, standardise)
+    p = ev[ev > 0] / ev.sum() if ev.sum() > 0 else np.zeros(0)
+    return float(np.exp(-(p * np.log(p)).sum())) if p.size else 0.0
+
+
+def participation_ratio(X, standardise: bool = True) -> float:
+    """(sum of eigenvalues)^2 / sum of squared eigenvalues of the covariance of ``X (n, d)``:
+    d for an isotropic layer, 1 for one direction."""
+    ev = spectrum(X, standardise)
+    return float(ev.sum() ** 2 / (ev ** 2).sum()) if ev.size and ev.sum() > 0 else 0.0

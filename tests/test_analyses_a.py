@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from diffred import metrics
 from diffred.analyses import Result, headline, selectors, setup, similarity
 from diffred.config import RunConfig
 from diffred.curves import claim_within, dr_table, summarise
@@ -91,14 +92,19 @@ def test_cka_curves_reads_only_the_first_n_samples(monkeypatch):
 
 
 def test_effective_rank_isotropic_and_one_direction(monkeypatch):
+    """Chapter 04's effective rank is metrics.effective_rank of the standardised TRAINING
+    features (chapter 13's measure on the same images), not of the test images."""
     rng = np.random.default_rng(0)
-    _with_features(monkeypatch, rng.normal(size=(20000, 10)))
-    assert 9.9 < similarity.effective_rank(CFG, n_samples=20000) <= 10.0
-    assert similarity.spectrum_rank(_orthogonal(d=7)) == pytest.approx(7.0, abs=1e-9)
-    _with_features(monkeypatch, np.outer(rng.normal(size=500), rng.normal(size=12)))
-    assert similarity.effective_rank(CFG, n_samples=500) == pytest.approx(1.0, abs=1e-6)
-    # two directions with equal variance (and three dead neurons): exp(log 2) = 2
-    assert similarity.spectrum_rank(np.hstack([_orthogonal(d=2), np.zeros((120, 3))])) == pytest.approx(2.0)
+    train = rng.normal(size=(20000, 10)) * np.arange(1, 11)  # unequal variances, independent
+    monkeypatch.setattr(similarity, "features_of",
+                        lambda cfg: (SimpleNamespace(X=train), SimpleNamespace(X=np.ones((5, 10)))))
+    assert 9.9 < similarity.effective_rank(CFG) <= 10.0  # standardised: isotropic again
+    assert similarity.effective_rank(CFG) == metrics.effective_rank(train)
+    assert metrics.effective_rank(train, standardise=False) < 9.0  # raw: the big variances dominate
+    one = np.outer(rng.normal(size=500), rng.normal(size=12))
+    assert metrics.effective_rank(one) == pytest.approx(1.0, abs=1e-6)
+    # two directions with equal variance (and three dead neurons, dropped): exp(log 2) = 2
+    assert metrics.effective_rank(np.hstack([_orthogonal(d=2), np.zeros((120, 3))])) == pytest.approx(2.0)
 
 
 def _similarity_result(cka_pre=0.6, cka_rnd=0.8, rank_pre=30.0, rank_rnd=10.0, dr_pre=0.7, dr_rnd=0.9,

@@ -1,8 +1,8 @@
 """What predicts how many neurons a task needs (chapter 13, items 3 and 4 of issue 18).
 
 * Label-free predictors of a layer's redundancy, from its features alone:
-  :func:`effective_rank` (exp of the entropy of the normalised covariance eigenvalues, the
-  measure RankMe applies to embeddings; Garrido et al. 2023), :func:`participation_ratio`
+  :func:`~diffred.metrics.effective_rank` (exp of the entropy of the normalised covariance eigenvalues, the
+  measure RankMe applies to embeddings; Garrido et al. 2023), :func:`~diffred.metrics.participation_ratio`
   and :func:`constant_share` (dead or constant neurons), tabulated per encoder by
   :func:`layer_predictors` beside the measured DR(0.9) and the gap at 20% of neurons.
 * Task difficulty held under control (paper claim 2, "harder tasks need more neurons"):
@@ -20,44 +20,14 @@ import pandas as pd
 from .. import metrics, stats, verdicts, zoo
 from ..config import RunConfig
 from ..curves import Curve, curve_from_features, feature_digests, features_of, subset_curve
+from ..metrics import CONSTANT_STD, effective_rank, participation_ratio
 from ..models import layer_names
 
-#: A neuron whose standard deviation over the training images is at most this is constant.
-CONSTANT_STD = 1e-6
 #: Fractions probed per task of the task-difficulty study, and their subset seeds.
 TASK_FRACTIONS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 DELTA = 0.9
 #: The fraction of neurons at which a curve's accuracy gap (``gap20``) is read.
 GAP_FRACTION = 0.2
-
-
-def _spectrum(X, standardise: bool = True) -> np.ndarray:
-    """Eigenvalues (>= 0) of the covariance of ``X (n, d)``, constant neurons dropped; with
-    ``standardise`` each neuron is scaled to unit variance first (what the probes see)."""
-    X = np.asarray(X, np.float64)
-    sd = X.std(0)
-    X = X[:, sd > CONSTANT_STD]
-    if standardise:
-        X = X / X.std(0)
-    if X.shape[1] == 0:
-        return np.zeros(0)
-    return np.clip(np.linalg.eigvalsh(metrics.covariance(X)), 0, None)
-
-
-def effective_rank(X, standardise: bool = True) -> float:
-    """exp(entropy of the normalised covariance eigenvalues) of ``X (n, d)``: 1 when one
-    direction holds all the variance, d for an isotropic layer (Roy & Vetterli's effective
-    rank of the covariance; RankMe applies it to the embedding's singular values)."""
-    ev = _spectrum(X, standardise)
-    p = ev[ev > 0] / ev.sum() if ev.sum() > 0 else np.zeros(0)
-    return float(np.exp(-(p * np.log(p)).sum())) if p.size else 0.0
-
-
-def participation_ratio(X, standardise: bool = True) -> float:
-    """(sum of eigenvalues)^2 / sum of squared eigenvalues of the covariance of ``X (n, d)``:
-    d for an isotropic layer, 1 for one direction."""
-    ev = _spectrum(X, standardise)
-    return float(ev.sum() ** 2 / (ev ** 2).sum()) if ev.size and ev.sum() > 0 else 0.0
 
 
 def constant_share(X) -> tuple[float, float]:

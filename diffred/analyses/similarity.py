@@ -113,19 +113,12 @@ def cka_curves(cfg: RunConfig, n_samples: int = 1000) -> pd.DataFrame:
     return df
 
 
-def spectrum_rank(X: np.ndarray) -> float:
-    """exp(entropy of the normalised covariance spectrum of ``X``)."""
-    ev = np.clip(np.linalg.eigvalsh(metrics.covariance(X)), 0, None)
-    p = ev / ev.sum()
-    p = p[p > 0]
-    return float(np.exp(-(p * np.log(p)).sum()))
-
-
-def effective_rank(cfg: RunConfig, n_samples: int = 1000) -> float:
-    """exp(entropy of the normalised covariance spectrum): how many directions the layer's
-    variance really uses (1 = one direction, d = isotropic)."""
-    _, te = features_of(cfg)
-    return spectrum_rank(te.X[:n_samples])
+def effective_rank(cfg: RunConfig) -> float:
+    """:func:`diffred.metrics.effective_rank` of ``cfg``'s standardised training features (as
+    the probes see them): how many directions the layer's variance really uses, the same
+    measure, on the same images, as chapter 13's label-free predictor."""
+    tr, _ = features_of(cfg)
+    return metrics.effective_rank(tr.X)
 
 
 def _mean_cka(cov: np.ndarray, pairs) -> float:
@@ -226,7 +219,7 @@ def run(models=("efficientnet_lite0", "efficientnet_lite0_random"), dataset: str
             for m in params["models"]]
     cka = pd.concat([cka_curves(c, n_samples) for c in cfgs], ignore_index=True)
     ranks = pd.DataFrame({"model": [c.model for c in cfgs],
-                          "effective_rank": [effective_rank(c, n_samples) for c in cfgs]})
+                          "effective_rank": [effective_rank(c) for c in cfgs]})
     accuracy = pd.concat([subset_curve(c) for c in cfgs], ignore_index=True)
     tr, te = features_of(cfgs[0])
     tests = [_test_frames(c, features_of(c)[1].X[:n_samples], n_pairs, n_boot, n_draws) for c in cfgs]

@@ -337,7 +337,8 @@ def quotes(result: Result) -> dict:
          "cka_rnd": float(e_rnd.cka), "cka_rnd_low": float(e_rnd.cka_low), "cka_rnd_high": float(e_rnd.cka_high),
          "base_pre": float(e_pre.baseline), "base_rnd": float(e_rnd.baseline), "excess_min": EXCESS_MIN,
          "n_pairs": int(result.n_pairs), "rank_pre": float(ranks[pre]), "rank_rnd": float(ranks[rnd]),
-         "rank_word": "fewer" if ranks[rnd] < ranks[pre] else "at least as many",
+         "rank_word": ("the random network's variance uses fewer directions" if ranks[rnd] < ranks[pre]
+                       else "the random network's variance uses at least as many directions"),
          "acc_pre": 100 * float(d.loc[pre, "full_accuracy"]), "acc_rnd": 100 * float(d.loc[rnd, "full_accuracy"]),
          "verdict_learned": learned_sentence(learned), "verdict_dr": training_sentence(training),
          "claim5_badge": claim.badge(5), "claim5_paper": paper_text,

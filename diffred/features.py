@@ -311,14 +311,19 @@ def prefetch_layers(config: RunConfig, layers, progress: bool = True) -> None:
     """Cache the features of ``layers`` of ``config``'s network (both splits): the layers
     not cached yet are extracted together, in one pass over the images per split."""
     configs = [dataclasses.replace(config, layer=layer) for layer in layers]
+    built: dict[str, Encoder] = {}  # each layer's encoder built at most once, for both splits
+
+    def encoder(c: RunConfig) -> Encoder:
+        if c.layer not in built:
+            built[c.layer] = load_encoder(c.model, arch=c.arch, layer=c.layer)
+        return built[c.layer]
+
     for split in ("train", "test"):
-        asks = [_request(feature_identity(c) or load_encoder(c.model, arch=c.arch, layer=c.layer), c, split)
-                for c in configs]
+        asks = [_request(feature_identity(c) or encoder(c), c, split) for c in configs]
         todo = [i for i, (_, _, found) in enumerate(asks) if found is None]
         if todo:  # the network is built only now, for the layers to extract
-            encoders = [load_encoder(configs[i].model, arch=configs[i].arch, layer=configs[i].layer) for i in todo]
-            extract_layers(encoders, asks[todo[0]][1], [asks[i][0] for i in todo], device=config.device,
-                           progress=progress)
+            extract_layers([encoder(configs[i]) for i in todo], asks[todo[0]][1], [asks[i][0] for i in todo],
+                           device=config.device, progress=progress)
 
 
 def cached_features(key: dict, data: ImageData) -> Features | None:

@@ -91,6 +91,12 @@ def test_cka_curves_reads_only_the_first_n_samples(monkeypatch):
     assert np.allclose(whole.cka, np.sqrt(whole.k / 20), atol=1e-9)
 
 
+def test_rank_sentence_both_ways():
+    assert similarity.rank_sentence(275.0, 161.0) == "the random network's variance uses fewer directions"
+    assert similarity.rank_sentence(161.0, 275.0) == "the random network's variance uses at least as many directions"
+    assert similarity.rank_sentence(200.0, 200.0).endswith("at least as many directions")
+
+
 def test_effective_rank_isotropic_and_one_direction(monkeypatch):
     """Chapter 04's effective rank is metrics.effective_rank of the standardised TRAINING
     features (chapter 13's measure on the same images), not of the test images."""

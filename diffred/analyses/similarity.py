@@ -308,6 +308,13 @@ def training_sentence(v: verdicts.Verdict) -> str:
     return "Whether training adds redundancy cannot be decided from these curves."
 
 
+def rank_sentence(rank_pre: float, rank_rnd: float) -> str:
+    """Which network's variance uses fewer directions, from the two effective ranks."""
+    if rank_rnd < rank_pre:
+        return "the random network's variance uses fewer directions"
+    return "the random network's variance uses at least as many directions"
+
+
 def _paper_strings(paper_cka: pd.DataFrame, fraction: float) -> tuple[dict, str]:
     pc = paper_cka[np.isclose(paper_cka.fraction, fraction) & (paper_cka.dataset == PAPER_DATASET)]
     pc = pc.set_index("pretraining")
@@ -337,8 +344,7 @@ def quotes(result: Result) -> dict:
          "cka_rnd": float(e_rnd.cka), "cka_rnd_low": float(e_rnd.cka_low), "cka_rnd_high": float(e_rnd.cka_high),
          "base_pre": float(e_pre.baseline), "base_rnd": float(e_rnd.baseline), "excess_min": EXCESS_MIN,
          "n_pairs": int(result.n_pairs), "rank_pre": float(ranks[pre]), "rank_rnd": float(ranks[rnd]),
-         "rank_word": ("the random network's variance uses fewer directions" if ranks[rnd] < ranks[pre]
-                       else "the random network's variance uses at least as many directions"),
+         "rank_word": rank_sentence(float(ranks[pre]), float(ranks[rnd])),
          "acc_pre": 100 * float(d.loc[pre, "full_accuracy"]), "acc_rnd": 100 * float(d.loc[rnd, "full_accuracy"]),
          "verdict_learned": learned_sentence(learned), "verdict_dr": training_sentence(training),
          "claim5_badge": claim.badge(5), "claim5_paper": paper_text,
